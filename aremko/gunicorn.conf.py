@@ -1,0 +1,22 @@
+"""Gunicorn configuration: `gunicorn -c aremko/gunicorn.conf.py aremko.wsgi`.
+
+Threaded workers (gthread): a proposal that waits seconds on an AI backend holds one thread, not a whole
+process, so other staff keep browsing. Tune with the GUNICORN_* variables.
+"""
+
+import multiprocessing
+import os
+
+bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
+worker_class = "gthread"
+workers = int(os.environ.get("GUNICORN_WORKERS", min(4, multiprocessing.cpu_count() + 1)))
+threads = int(os.environ.get("GUNICORN_THREADS", 8))
+# Longer than the slowest upstream call (30 s AI timeout plus one retry).
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", 75))
+graceful_timeout = 30
+keepalive = 5
+max_requests = 2000
+max_requests_jitter = 200
+accesslog = "-"
+errorlog = "-"
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

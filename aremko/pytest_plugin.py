@@ -1,0 +1,71 @@
+"""Project-wide pytest setup, loaded with `-p aremko.pytest_plugin` from pytest.ini.
+
+Tests load settings in development mode (a throw-away SECRET_KEY, no HTTPS redirect); pytest-django then
+runs them with DEBUG off. Services that only exist on some machines (PostgreSQL, Redis) are skipped with a
+clear message outside CI and are mandatory under CI=true.
+"""
+
+import os
+import socket
+
+import pytest
+
+os.environ.setdefault("DEBUG", "true")
+os.environ.setdefault("SECRET_KEY", "tests-only-insecure-secret-key")
+os.environ.setdefault("TASKS_BACKEND", "django_tasks.backends.immediate.ImmediateBackend")
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def _skip_or_fail(message: str):
+    if IN_CI:
+        pytest.fail(f"{message} (CI=true: this test must run)")
+    pytest.skip(message)
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("postgres"):
+        from django.db import connection
+
+        if connection.vendor != "postgresql":
+            pytest.skip("needs PostgreSQL: run with DATABASE_URL=postgres://postgres@127.0.0.1:5432/aremko_test")
+    if item.get_closest_marker("redis"):
+        try:
+            socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
+        except OSError:
+            _skip_or_fail("Redis is not reachable at 127.0.0.1:6379")
+
+
+@pytest.fixture
+def staff_user(django_user_model):
+    return django_user_model.objects.create_user(username="staff", password="clave-segura-123", is_staff=True)
+
+
+@pytest.fixture
+def staff_client(client, staff_user):
+    client.force_login(staff_user)
+    return client
+
+
+@pytest.fixture
+def skip_or_fail():
+    """Skip (or, under CI, fail) a test whose external dependency is missing."""
+    return _skip_or_fail
+
+
+@pytest.fixture(autouse=True)
+def _empty_unmanaged_history_after_transactional_tests(request):
+    """Django's flush skips unmanaged tables, so transactional tests would leak history rows to the next test."""
+    marker = request.node.get_closest_marker("django_db")
+    transactional = bool(marker and marker.kwargs.get("transaction")) or bool(
+        {"transactional_db", "live_server"} & set(request.fixturenames)
+    )
+    if not transactional:
+        yield
+        return
+    request.getfixturevalue("transactional_db")
+    yield
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM crm_service_history")

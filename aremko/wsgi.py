@@ -1,0 +1,9 @@
+"""WSGI entry point: `gunicorn aremko.wsgi` (config in aremko/gunicorn.conf.py)."""
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aremko.settings")
+
+application = get_wsgi_application()

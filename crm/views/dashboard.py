@@ -1,0 +1,8 @@
+from django.shortcuts import render
+
+from crm.views.access import staff_required
+
+
+@staff_required
+def crm_dashboard(request):
+    return render(request, "crm/dashboard.html", {})

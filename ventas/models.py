@@ -1,0 +1,195 @@
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+
+from ventas.normalize import looks_like_rut, normalize_phone, normalize_rut, search_key, season_of
+
+
+class Cliente(models.Model):
+    nombre = models.CharField("nombre", max_length=200)
+    email = models.EmailField("email", blank=True, default="")
+    telefono = models.CharField(
+        "teléfono",
+        max_length=20,
+        null=True,
+        blank=True,
+        unique=True,
+        help_text="Se guarda en formato E.164, por ejemplo +56912345678.",
+    )
+    documento_identidad = models.CharField("documento de identidad", max_length=20, blank=True, default="")
+    pais = models.CharField("país", max_length=60, blank=True, default="Chile")
+    ciudad = models.CharField("ciudad", max_length=100, blank=True, default="")
+    created_at = models.DateTimeField("creado", default=timezone.now, db_index=True)
+    acepta_marketing = models.BooleanField(
+        "acepta propuestas", default=True, help_text="Se desmarca cuando el cliente se da de baja."
+    )
+    fecha_baja = models.DateTimeField("fecha de baja", null=True, blank=True)
+    # Lower-case, accent-free "nombre email" for search; kept in sync by save().
+    busqueda = models.CharField(max_length=400, editable=False, default="", db_index=True)
+
+    class Meta:
+        verbose_name = "cliente"
+        verbose_name_plural = "clientes"
+        ordering = ["nombre"]
+
+    def __str__(self):
+        return self.nombre
+
+    def save(self, *args, **kwargs):
+        self.nombre = " ".join((self.nombre or "").split())
+        self.email = (self.email or "").strip().lower()
+        self.telefono = normalize_phone(self.telefono) if self.telefono else None
+        if self.documento_identidad and looks_like_rut(self.documento_identidad):
+            self.documento_identidad = normalize_rut(self.documento_identidad) or self.documento_identidad
+        self.busqueda = self.search_text(self.nombre, self.email)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and {"nombre", "email"} & set(update_fields):
+            kwargs["update_fields"] = {*update_fields, "busqueda"}
+        super().save(*args, **kwargs)
+
+    def clean(self):
+        errors = {}
+        if self.telefono:
+            phone = normalize_phone(self.telefono)
+            if phone is None:
+                errors["telefono"] = "El teléfono no es válido."
+            else:
+                self.telefono = phone
+        if self.documento_identidad and looks_like_rut(self.documento_identidad):
+            rut = normalize_rut(self.documento_identidad)
+            if rut is None:
+                errors["documento_identidad"] = "El RUT no es válido: el dígito verificador no corresponde."
+            else:
+                self.documento_identidad = rut
+        if errors:
+            raise ValidationError(errors)
+
+    @staticmethod
+    def search_text(nombre: str, email: str) -> str:
+        return search_key(f"{nombre} {email or ''}")[:400]
+
+    def unsubscribe(self, when=None):
+        """Record the opt-out from commercial email (Chilean consumer law)."""
+        self.acepta_marketing = False
+        self.fecha_baja = when or timezone.now()
+        self.save(update_fields=["acepta_marketing", "fecha_baja"])
+
+
+class CategoriaServicio(models.Model):
+    nombre = models.CharField("nombre", max_length=100, unique=True)
+
+    class Meta:
+        verbose_name = "categoría de servicio"
+        verbose_name_plural = "categorías de servicio"
+        ordering = ["nombre"]
+
+    def __str__(self):
+        return self.nombre
+
+
+class Servicio(models.Model):
+    class Tipo(models.TextChoices):
+        TINA = "tina", "Tina"
+        MASAJE = "masaje", "Masaje"
+        CABANA = "cabana", "Cabaña"
+        OTRO = "otro", "Otro"
+
+    nombre = models.CharField("nombre", max_length=200, unique=True)
+    categoria = models.ForeignKey(
+        CategoriaServicio, verbose_name="categoría", on_delete=models.PROTECT, related_name="servicios"
+    )
+    tipo_servicio = models.CharField("tipo", max_length=10, choices=Tipo.choices, default=Tipo.OTRO)
+    precio_base = models.PositiveIntegerField("precio base (CLP)")
+    duracion = models.PositiveSmallIntegerField("duración (minutos)", default=60)
+    activo = models.BooleanField("activo", default=True)
+    descripcion = models.TextField("descripción", blank=True, default="")
+
+    class Meta:
+        verbose_name = "servicio"
+        verbose_name_plural = "servicios"
+        ordering = ["categoria__nombre", "nombre"]
+
+    def __str__(self):
+        return self.nombre
+
+
+class CategoriaProducto(models.Model):
+    nombre = models.CharField("nombre", max_length=100, unique=True)
+
+    class Meta:
+        verbose_name = "categoría de producto"
+        verbose_name_plural = "categorías de producto"
+        ordering = ["nombre"]
+
+    def __str__(self):
+        return self.nombre
+
+
+class Producto(models.Model):
+    nombre = models.CharField("nombre", max_length=200, unique=True)
+    categoria = models.ForeignKey(
+        CategoriaProducto, verbose_name="categoría", on_delete=models.PROTECT, related_name="productos"
+    )
+    precio_base = models.PositiveIntegerField("precio (CLP)")
+    activo = models.BooleanField("activo", default=True)
+    descripcion = models.TextField("descripción", blank=True, default="")
+
+    class Meta:
+        verbose_name = "producto"
+        verbose_name_plural = "productos"
+        ordering = ["nombre"]
+
+    def __str__(self):
+        return self.nombre
+
+
+class ServiceHistoryQuerySet(models.QuerySet):
+    def with_real_dates(self):
+        """Rows whose date is known: legacy exports put unknown dates on a placeholder day.
+
+        Those rows count for frequency and spend, never for recency or seasonality.
+        """
+        return self.exclude(service_date=settings.HISTORY_PLACEHOLDER_DATE)
+
+
+class ServiceHistory(models.Model):
+    """One service a customer took, as recorded by the legacy booking system.
+
+    The table `crm_service_history` belongs to the legacy system: Django does not manage it, and migration
+    ventas 0002 only creates it where it does not exist yet.
+    """
+
+    cliente = models.ForeignKey(
+        Cliente, verbose_name="cliente", on_delete=models.CASCADE, related_name="historial_servicios"
+    )
+    reserva_id = models.CharField("reserva", max_length=50, blank=True, null=True)  # noqa: DJ001 legacy column
+    service_type = models.CharField("categoría", max_length=100)
+    service_name = models.CharField("servicio", max_length=255)
+    service_date = models.DateField("fecha")
+    quantity = models.IntegerField("cantidad", default=1)
+    price_paid = models.DecimalField("precio pagado", max_digits=12, decimal_places=2, default=0)
+    season = models.CharField("temporada", max_length=20, blank=True, null=True)  # noqa: DJ001 legacy column
+    year = models.IntegerField("año", blank=True, null=True)
+
+    objects = ServiceHistoryQuerySet.as_manager()
+
+    class Meta:
+        managed = False
+        db_table = "crm_service_history"
+        verbose_name = "servicio histórico"
+        verbose_name_plural = "historial de servicios"
+        ordering = ["-service_date", "-id"]
+
+    def __str__(self):
+        return f"{self.service_name} ({self.service_date:%d-%m-%Y})"
+
+    def save(self, *args, **kwargs):
+        if self.service_date:
+            self.season = season_of(self.service_date)
+            self.year = self.service_date.year
+        super().save(*args, **kwargs)
+
+    @property
+    def date_is_placeholder(self) -> bool:
+        return self.service_date == settings.HISTORY_PLACEHOLDER_DATE
