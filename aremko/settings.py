@@ -153,6 +153,9 @@ RFM_FREQUENCY = env.list("RFM_FREQUENCY", cast=int, default=[10, 5])
 RFM_MONETARY = env.list("RFM_MONETARY", cast=int, default=[1_000_000, 500_000])
 # Legacy exports put unknown dates on this day; such rows are kept but ignored for recency and seasonality.
 HISTORY_PLACEHOLDER_DATE = datetime.date.fromisoformat(env("HISTORY_PLACEHOLDER_DATE", default="2021-01-01"))
+# `manage.py demo`: staff user it creates or resets; an empty password means a random one, printed.
+DEMO_USER = env("DEMO_USER", default="admin")
+DEMO_PASSWORD = env("DEMO_PASSWORD", default="")
 
 # Proposals.
 PROPOSAL_BACKEND = env("PROPOSAL_BACKEND", default="local")

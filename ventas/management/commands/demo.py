@@ -1,0 +1,52 @@
+"""One command from a fresh clone to a running CRM with demo data and a staff user to log in with."""
+
+import secrets
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from ventas import demo_data
+
+
+class Command(BaseCommand):
+    help = (
+        "Prepara la demostración: migra la base de datos, carga datos de demostración si no hay clientes, "
+        "crea (o restablece) el usuario DEMO_USER y levanta el servidor de desarrollo en 127.0.0.1:8000."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--no-serve", action="store_true", help="prepara todo pero no levanta el servidor")
+        parser.add_argument("--addrport", default="127.0.0.1:8000", help="dirección y puerto del servidor")
+        parser.add_argument("--scale", type=float, default=1.0, help="escala de los datos si hay que cargarlos")
+
+    def handle(self, *args, no_serve, addrport, scale, **options):
+        verbosity = options["verbosity"]
+        self.stdout.write("Aplicando migraciones…")
+        call_command("migrate", interactive=False, verbosity=max(verbosity - 1, 0), stdout=self.stdout)
+        if demo_data.database_has_customers():
+            self.stdout.write("La base de datos ya tiene clientes: no se cargan datos de demostración.")
+        else:
+            call_command("load_demo_data", scale=scale, stdout=self.stdout)
+        if not settings.DEBUG:
+            call_command("collectstatic", interactive=False, verbosity=0)
+
+        username, password = self._demo_user()
+        # A configured password is not echoed; a generated one must be, or nobody could log in.
+        shown = "la definida en DEMO_PASSWORD" if settings.DEMO_PASSWORD else f"«{password}»"
+        self.stdout.write(
+            self.style.SUCCESS(f"Entre en http://{addrport}/ventas/crm/ con usuario «{username}» y clave {shown}")
+        )
+        if not no_serve:
+            call_command("runserver", addrport, use_reloader=False)
+
+    def _demo_user(self) -> tuple[str, str]:
+        """Create or reset the staff superuser DEMO_USER; its password is DEMO_PASSWORD or a new random one."""
+        username = settings.DEMO_USER
+        password = settings.DEMO_PASSWORD or secrets.token_urlsafe(12)
+        user, _ = get_user_model().objects.get_or_create(username=username)
+        user.is_staff = user.is_superuser = user.is_active = True
+        user.set_password(password)
+        user.save()
+        return username, password
