@@ -1,6 +1,22 @@
+from django import forms
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import FileResponse, Http404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
 
-from ventas.models import CategoriaProducto, CategoriaServicio, Cliente, Producto, ServiceHistory, Servicio
+from ventas.importing.readers import ImportFileError
+from ventas.importing.services import import_uploaded_file
+from ventas.models import (
+    CategoriaProducto,
+    CategoriaServicio,
+    Cliente,
+    ImportRun,
+    Producto,
+    ServiceHistory,
+    Servicio,
+)
 
 
 @admin.register(Cliente)
@@ -48,3 +64,96 @@ class ServiceHistoryAdmin(admin.ModelAdmin):
     list_per_page = 100
     # Counting a million rows on every page would make the list slow; the paginator shows "más".
     ordering = ["-service_date", "-id"]
+    change_list_template = "admin/ventas/servicehistory/change_list.html"  # adds "Importar historial"
+
+
+# Imports of the legacy exports ---------------------------------------------------------------------------------
+class ImportUploadForm(forms.Form):
+    archivo = forms.FileField(label="Archivo", help_text="CSV (UTF-8, UTF-8 con BOM, Latin-1/Windows-1252) o .xlsx")
+    tipo = forms.ChoiceField(label="Contenido", choices=ImportRun.Kind.choices, initial=ImportRun.Kind.HISTORY)
+    simular = forms.BooleanField(
+        label="Solo simular", required=False, help_text="Muestra el resumen sin guardar ningún cambio."
+    )
+
+
+@admin.register(ImportRun)
+class ImportRunAdmin(admin.ModelAdmin):
+    """Past imports (read-only) and the "Importar historial" upload page."""
+
+    list_display = [
+        "created_at",
+        "kind",
+        "file_name",
+        "rows_read",
+        "imported",
+        "duplicates",
+        "rejected",
+        "flagged",
+        "customers_created",
+        "created_by",
+    ]
+    list_filter = ["kind"]
+    list_select_related = ["created_by"]
+    readonly_fields = [field.name for field in ImportRun._meta.fields if field.name != "report"] + ["report_link"]
+    change_list_template = "admin/ventas/importrun/change_list.html"
+
+    def has_add_permission(self, request):
+        return False  # runs are created by importing a file, never typed in
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def can_import(self, request) -> bool:
+        return request.user.has_perm("ventas.add_importrun")
+
+    def get_urls(self):
+        return [
+            path("importar/", self.admin_site.admin_view(self.import_view), name="ventas_importrun_import"),
+            path("<int:pk>/reporte/", self.admin_site.admin_view(self.report_view), name="ventas_importrun_report"),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(request, {**(extra_context or {}), "can_import": self.can_import(request)})
+
+    def import_view(self, request):
+        if not self.can_import(request):
+            raise PermissionDenied("No tiene permiso para importar archivos.")
+        form = ImportUploadForm(request.POST or None, request.FILES or None)
+        result, status = None, 200
+        if request.method == "POST":
+            if form.is_valid():
+                try:
+                    result = import_uploaded_file(
+                        form.cleaned_data["archivo"],
+                        kind=form.cleaned_data["tipo"],
+                        dry_run=form.cleaned_data["simular"],
+                        user=request.user,
+                    )
+                except ImportFileError as exc:
+                    form.add_error("archivo", f"No se importó nada: {exc}")
+            if not form.is_valid():
+                status = 400
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Importar historial",
+            "form": form,
+            "result": result,
+        }
+        return TemplateResponse(request, "admin/ventas/importrun/import.html", context, status=status)
+
+    @admin.display(description="reporte")
+    def report_link(self, run):
+        if not run.report:
+            return "—"
+        url = reverse("admin:ventas_importrun_report", args=[run.pk])
+        return format_html('<a href="{}" download>Descargar reporte (CSV)</a>', url)
+
+    def report_view(self, request, pk):
+        run = self.get_object(request, str(pk))
+        if run is None or not self.has_view_permission(request, run):
+            raise Http404("No existe esa importación.")
+        if not run.report:
+            raise Http404("Esta importación no tiene reporte.")
+        return FileResponse(run.report.open("rb"), as_attachment=True, filename=f"reporte-importacion-{run.pk}.csv")

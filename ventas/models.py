@@ -193,3 +193,74 @@ class ServiceHistory(models.Model):
     @property
     def date_is_placeholder(self) -> bool:
         return self.service_date == settings.HISTORY_PLACEHOLDER_DATE
+
+
+class ImportRun(models.Model):
+    """One import of a legacy export (clients or service history), with its summary and rejection report.
+
+    Dry runs are not stored: they change nothing, by definition.
+    """
+
+    class Kind(models.TextChoices):
+        CLIENTS = "clientes", "Clientes"
+        HISTORY = "historial", "Historial de servicios"
+
+    kind = models.CharField("tipo", max_length=20, choices=Kind.choices)
+    file_name = models.CharField("archivo", max_length=255)
+    created_at = models.DateTimeField("fecha", default=timezone.now, db_index=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name="importado por",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    rows_read = models.PositiveIntegerField("filas leídas", default=0)
+    imported = models.PositiveIntegerField("importadas", default=0)
+    duplicates = models.PositiveIntegerField("duplicadas (ya estaban)", default=0)
+    rejected = models.PositiveIntegerField("rechazadas", default=0)
+    flagged = models.PositiveIntegerField("con fecha provisoria", default=0)
+    customers_created = models.PositiveIntegerField("clientes creados", default=0)
+    seconds = models.FloatField("segundos", default=0)
+    report = models.FileField("reporte", upload_to="importaciones/", blank=True)
+
+    class Meta:
+        verbose_name = "importación"
+        verbose_name_plural = "importaciones"
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.get_kind_display()}: {self.file_name}"
+
+
+class ImportedRow(models.Model):
+    """Natural key of every imported history line, so importing the same file twice adds nothing the second time.
+
+    Kept here, not in `crm_service_history`: that table belongs to the legacy system and gets no new columns.
+    `key` is a signed 64-bit digest of the line's natural key (customer, date, service, amount, quantity, booking
+    and occurrence in the file): an integer unique index inserts several times faster than a text one, and a
+    collision needs billions of lines. `history_id` records the row it created (provenance only: it is not a
+    foreign key, so deleting history never has to touch this table).
+    """
+
+    source = models.CharField("origen", max_length=20, choices=ImportRun.Kind.choices)
+    key = models.BigIntegerField("clave", unique=True)
+    run = models.ForeignKey(
+        ImportRun,
+        verbose_name="importación",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        db_constraint=False,  # one constraint check per imported line slows big imports; Django keeps the link
+        related_name="rows",
+    )
+    line = models.PositiveIntegerField("línea")
+    history_id = models.BigIntegerField("id en el historial", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "fila importada"
+        verbose_name_plural = "filas importadas"
+
+    def __str__(self):
+        return f"{self.get_source_display()}, línea {self.line}"

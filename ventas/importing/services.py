@@ -1,0 +1,623 @@
+"""Import services for the legacy exports: `import_history(...)` and `import_clients(...)`.
+
+Rules (issue 5):
+- Every data line of the file ends up imported, merged as a duplicate or rejected; the three counts add up to
+  `rows_read`. Fully empty lines count as read and rejected ("fila vacía"); empty lines after the last data line
+  (spreadsheet padding) are not data lines and are not counted.
+- Rejected lines go to the report CSV with their line number (the spreadsheet row: the header is line 1), the
+  original values and a Spanish reason. Lines kept with a change worth knowing ("observaciones": unknown date
+  moved to the placeholder day, invalid email not saved) are listed there too.
+- A history line with a blank or impossible date is kept on `settings.HISTORY_PLACEHOLDER_DATE` and counted as
+  flagged, like the lines the legacy system already put on that day: it counts for frequency and spend but never
+  for recency or seasonality (`ServiceHistory.objects.with_real_dates()`).
+- A line with a spreadsheet error (`#REF!`…) in any cell is rejected: a broken formula makes the whole line suspect.
+- Idempotent: each history line has a natural key (customer, date, cleaned service, amount, quantity, reserva,
+  plus the occurrence of identical lines within the file) stored in `ImportedRow`; a second import of the same
+  file finds every key and adds nothing. Clients are idempotent through matching (email, phone, name).
+- Customers: matched by normalised email, then phone (E.164), then name (`search_key`); a name match is refused
+  when the row's email or phone contradicts the customer's. History lines matching nobody create the customer.
+- Fast and flat: rows stream from the file, customers are matched against in-memory indexes loaded once, and
+  inserts go in batches (`batch_size` rows, one transaction each, one query to find already-imported keys;
+  COPY on PostgreSQL, see writers.py). Only one import runs at a time on PostgreSQL (advisory lock).
+- A dry run does all of the above inside one transaction that is rolled back, so it prints the same summary.
+"""
+
+import csv
+import datetime
+import hashlib
+import resource
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files import File
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from ventas.formatting import format_date, format_number
+from ventas.importing.matching import CustomerIndex, Identity, cached_search_key
+from ventas.importing.occurrences import OccurrenceCounter
+from ventas.importing.parsers import (
+    CellError,
+    ServiceCatalog,
+    categorize,
+    cell_text,
+    is_spreadsheet_error,
+    parse_amount,
+    parse_date,
+    parse_quantity,
+    parse_year,
+    void_reason,
+)
+from ventas.importing.readers import ImportFileError, Table, UnreadableLine, open_table
+from ventas.importing.writers import history_writer
+from ventas.models import Cliente, ImportedRow, ImportRun
+from ventas.normalize import looks_like_rut, normalize_rut, season_of
+
+BATCH_SIZE = 5000
+Progress = Callable[["ImportSummary"], None]
+
+
+@dataclass
+class ImportSummary:
+    kind: str
+    file_name: str
+    encoding: str = ""
+    dry_run: bool = False
+    rows_read: int = 0
+    imported: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    placeholder_dates: int = 0  # lines dated on the placeholder day in the file
+    undated: int = 0  # lines without a usable date, kept on the placeholder day
+    blank_amounts: int = 0
+    observations: int = 0
+    customers_created: int = 0
+    customers_updated: int = 0
+    reasons: Counter = field(default_factory=Counter)
+    seconds: float = 0.0
+    peak_memory_mb: float = 0.0
+    run_id: int | None = None
+
+    @property
+    def flagged(self) -> int:
+        return self.placeholder_dates + self.undated
+
+    @property
+    def balanced(self) -> bool:
+        return self.imported + self.duplicates + self.rejected == self.rows_read
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows_read / self.seconds if self.seconds else 0.0
+
+    def lines(self) -> list[str]:
+        """The summary as staff read it, in the terminal and on the admin page."""
+        placeholder = format_date(settings.HISTORY_PLACEHOLDER_DATE)
+        seconds = f"{self.seconds:.1f}".replace(".", ",")
+        out = [
+            f"Archivo: {self.file_name} ({self.encoding})",
+            f"Filas leídas: {format_number(self.rows_read)}",
+            f"  Importadas: {format_number(self.imported)}",
+            f"  Duplicadas (ya estaban, no se agregaron): {format_number(self.duplicates)}",
+            f"  Rechazadas: {format_number(self.rejected)}",
+        ]
+        if self.kind == ImportRun.Kind.HISTORY:
+            out.append(f"Clientes creados: {format_number(self.customers_created)}")
+            out.append(
+                f"Con fecha provisoria {placeholder} (no cuentan para recencia ni temporada): "
+                f"{format_number(self.flagged)}, de ellas {format_number(self.undated)} sin fecha válida en el archivo"
+            )
+            out.append(f"Sin valor (se guardaron con $0): {format_number(self.blank_amounts)}")
+        else:
+            out.append(f"Clientes existentes completados: {format_number(self.customers_updated)}")
+        if self.observations:
+            out.append(f"Filas importadas con observaciones (ver reporte): {format_number(self.observations)}")
+        if self.reasons:
+            top = ", ".join(f"{reason} ({format_number(n)})" for reason, n in self.reasons.most_common(8))
+            out.append(f"Motivos de rechazo: {top}")
+        out.append(
+            f"Tiempo: {seconds} s · {format_number(self.rows_per_second)} filas/s · "
+            f"memoria máxima {self.peak_memory_mb:.0f} MB"
+        )
+        if self.dry_run:
+            out.append("SIMULACIÓN: no se guardó ningún cambio.")
+        return out
+
+
+class Report:
+    """CSV with one line per rejected (or observed) input line: line number, state, reason, original values.
+
+    UTF-8 with BOM so Excel opens the accents correctly.
+    """
+
+    def __init__(self, path: str | Path | None, header: list[str]):
+        self.handle = Path(path).open("w", encoding="utf-8-sig", newline="") if path else None  # noqa: SIM115
+        self.writer = csv.writer(self.handle) if self.handle else None
+        if self.writer:
+            self.writer.writerow(["linea", "estado", "motivo", *header])
+
+    def write(self, line: int, state: str, reason: str, cells) -> None:
+        if self.writer:
+            self.writer.writerow([line, state, reason, *(_report_value(cell) for cell in cells)])
+
+    def __enter__(self) -> "Report":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self.handle:
+            self.handle.close()
+
+
+def _report_value(cell) -> str:
+    if isinstance(cell, datetime.datetime | datetime.date):
+        return cell.isoformat()
+    return cell_text(cell)
+
+
+REJECTED = "rechazada"
+OBSERVED = "importada con observaciones"
+
+
+def _is_blank(cells) -> bool:
+    return all(cell is None or (isinstance(cell, str) and not cell.strip()) for cell in cells)
+
+
+class _Importer:
+    """Shared loop: stream lines, count empty and unreadable ones, hand the rest to `parse`, flush batches."""
+
+    kind: str
+
+    def __init__(self, table: Table, summary: ImportSummary, report: Report, progress, batch_size, run):
+        self.table = table
+        self.summary = summary
+        self.report = report
+        self.progress = progress
+        self.batch_size = batch_size
+        self.run = run
+        self.customers = CustomerIndex.load()
+        self.batch: list = []
+
+    def reject(self, line: int, cells, reason: str) -> None:
+        self.summary.rejected += 1
+        self.summary.reasons[reason.split(":")[0]] += 1
+        self.report.write(line, REJECTED, reason, cells)
+
+    def observe(self, line: int, cells, note: str) -> None:
+        self.summary.observations += 1
+        self.report.write(line, OBSERVED, note, cells)
+
+    def run_all(self) -> None:
+        pending_empty: list[int] = []
+        for line, cells in self.table.rows:
+            if isinstance(cells, UnreadableLine):
+                self._flush_empty(pending_empty)
+                self.summary.rows_read += 1
+                self.reject(line, [], f"línea ilegible: {cells.message}")
+                continue
+            if _is_blank(cells):
+                pending_empty.append(line)  # counted only if a data line follows (see module docstring)
+                continue
+            self._flush_empty(pending_empty)
+            self.summary.rows_read += 1
+            if error := next((cell for cell in cells if is_spreadsheet_error(cell)), None):
+                self.reject(line, cells, f"error de planilla: {error.strip()} en la fila")
+                continue
+            try:
+                row = self.parse(line, cells)
+            except CellError as exc:
+                self.reject(line, cells, str(exc))
+                continue
+            self.batch.append(row)
+            if len(self.batch) >= self.batch_size:
+                self.flush()
+        self.flush()
+
+    def _flush_empty(self, pending: list[int]) -> None:
+        for line in pending:
+            self.summary.rows_read += 1
+            self.reject(line, [], "fila vacía")
+        pending.clear()
+
+    def flush(self) -> None:
+        if self.batch:
+            with transaction.atomic():
+                self.write_batch(self.batch)
+            self.batch = []
+        if self.progress:
+            self.progress(self.summary)
+
+    def parse(self, line: int, cells):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def write_batch(self, batch: list) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def customer_ids(self, rows: list, make: Callable | None = None) -> list[int]:
+        """The customer id of each row (`row.identity`); rows that match nobody create their customer, all in
+        one bulk insert. `make(row)` builds the new Cliente (default: from the identity alone).
+        """
+        pending_index = CustomerIndex()
+        new_customers: list[Cliente] = []
+        resolved: list[int | None] = []
+        pending_slot: list[int | None] = []
+        for row in rows:
+            pk = self.customers.match(row.identity)
+            slot = None
+            if pk is None:
+                slot = pending_index.match(row.identity)
+                if slot is None:
+                    slot = len(new_customers)
+                    new_customers.append(make(row) if make else self.customers.new_customer(row.identity))
+                    pending_index.add(slot, row.identity)
+            resolved.append(pk)
+            pending_slot.append(slot)
+        if new_customers:
+            Cliente.objects.bulk_create(new_customers)
+            for cliente in new_customers:
+                self.customers.add(cliente.pk, Identity(cliente.nombre, cliente.email, cliente.telefono))
+            self.summary.customers_created += len(new_customers)
+        return [
+            pk if pk is not None else new_customers[slot].pk for pk, slot in zip(resolved, pending_slot, strict=True)
+        ]
+
+
+@dataclass(slots=True)
+class _HistoryRow:
+    line: int
+    identity: Identity
+    key: int
+    values: tuple  # writers.HISTORY_FIELDS without cliente_id
+
+
+class _HistoryImporter(_Importer):
+    kind = ImportRun.Kind.HISTORY
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.catalog = ServiceCatalog.load()
+        self.placeholder = settings.HISTORY_PLACEHOLDER_DATE
+        self.writer = history_writer()
+        # Identical lines in one file are distinct services and get distinct keys (see occurrences.py).
+        self.occurrences = OccurrenceCounter()
+
+    def parse(self, line: int, cells) -> _HistoryRow:
+        get = self.table.get
+        raw_service = cell_text(get(cells, "servicio"))
+        if not raw_service:
+            raise CellError("sin servicio")
+        if reason := void_reason(raw_service):
+            raise CellError(reason)
+        identity = Identity.from_cells(get(cells, "cliente"), get(cells, "mail"), get(cells, "telefono"))
+        if identity.is_empty():
+            raise CellError("sin datos del cliente: falta nombre, email y teléfono")
+        raw_amount = get(cells, "valor")
+        amount = parse_amount(raw_amount)
+        quantity = parse_quantity(get(cells, "cantidad"))
+        reserva = cell_text(get(cells, "reserva")) or None
+        if reserva and len(reserva) > 50:
+            raise CellError(f"reserva demasiado larga: «{reserva[:60]}…»")
+        raw_date = get(cells, "checkin")
+        try:
+            service_date = parse_date(raw_date)
+            problem = "sin fecha" if service_date is None else ""
+        except CellError as exc:
+            service_date, problem = None, str(exc)
+        if service_date is None:
+            try:
+                year = parse_year(get(cells, "Año"))
+            except CellError:
+                year = None
+            self.summary.undated += 1
+            note = f"{problem}{f' (año {year} en la columna Año)' if year else ''}"
+            self.observe(line, cells, f"{note}: se guardó con la fecha provisoria {format_date(self.placeholder)}")
+            service_date = self.placeholder
+        elif service_date == self.placeholder:
+            self.summary.placeholder_dates += 1
+        if cell_text(raw_amount) == "":
+            self.summary.blank_amounts += 1
+        service_name = self.catalog.clean(raw_service)
+        category = categorize(service_name, cell_text(get(cells, "categoria")))
+        values = (reserva, category, service_name, service_date, quantity, amount, season_of(service_date))
+        values += (service_date.year,)
+        parts = [self.kind, identity.natural_key, service_date.isoformat(), cached_search_key(service_name)]
+        base = "|".join([*parts, str(amount), str(quantity), reserva or ""]).encode()
+        key = int.from_bytes(hashlib.blake2b(base, digest_size=8).digest(), "big", signed=True)
+        if occurrence := self.occurrences.next(key):
+            digest = hashlib.blake2b(base + b"#%d" % occurrence, digest_size=8).digest()
+            key = int.from_bytes(digest, "big", signed=True)
+        return _HistoryRow(line=line, identity=identity, key=key, values=values)
+
+    def write_batch(self, batch: list[_HistoryRow]) -> None:
+        known = set(ImportedRow.objects.filter(key__in=[row.key for row in batch]).values_list("key", flat=True))
+        new = [row for row in batch if row.key not in known]
+        self.summary.duplicates += len(batch) - len(new)
+        if not new:
+            return
+        cliente_ids = self.customer_ids(new)
+        ids = self.writer.insert_history([(pk, *row.values) for pk, row in zip(cliente_ids, new, strict=True)])
+        run_id = self.run.pk
+        self.writer.insert_keys((self.kind, row.key, run_id, row.line, pk) for row, pk in zip(new, ids, strict=True))
+        self.summary.imported += len(new)
+
+
+@dataclass(slots=True)
+class _ClientRow:
+    line: int
+    identity: Identity
+    documento: str
+    created_at: datetime.datetime | None
+
+
+class _ClientImporter(_Importer):
+    kind = ImportRun.Kind.CLIENTS
+
+    def parse(self, line: int, cells) -> _ClientRow:
+        get = self.table.get
+        raw_email, raw_phone = cell_text(get(cells, "Email")), cell_text(get(cells, "Telefono"))
+        identity = Identity.from_cells(get(cells, "Client"), raw_email, raw_phone)
+        if identity.is_empty():
+            raise CellError("sin datos del cliente: falta nombre, email y teléfono")
+        notes = []
+        if raw_email and not identity.email:
+            notes.append(f"email no válido «{raw_email}» (no se guardó)")
+        if raw_phone and not identity.phone:
+            notes.append(f"teléfono no válido «{raw_phone}» (no se guardó)")
+        documento = cell_text(get(cells, "Documento Identidad"))
+        if documento and looks_like_rut(documento):
+            if rut := normalize_rut(documento):
+                documento = rut
+            else:
+                notes.append(f"RUT con dígito verificador incorrecto «{documento}» (no se guardó)")
+                documento = ""
+        created_at = _parse_created_on(get(cells, "Created On"))
+        if notes:
+            self.observe(line, cells, "; ".join(notes))
+        return _ClientRow(line=line, identity=identity, documento=documento[:20], created_at=created_at)
+
+    def _new_customer(self, row: _ClientRow) -> Cliente:
+        cliente = self.customers.new_customer(row.identity)
+        cliente.documento_identidad = row.documento
+        cliente.created_at = row.created_at or timezone.now()
+        return cliente
+
+    def write_batch(self, batch: list[_ClientRow]) -> None:
+        matched = {id(row): self.customers.match(row.identity) for row in batch}
+        existing = Cliente.objects.in_bulk({pk for pk in matched.values() if pk})
+        new_rows = [row for row in batch if matched[id(row)] is None]
+        created_before = self.summary.customers_created
+        self.customer_ids(new_rows, make=self._new_customer)
+        created = self.summary.customers_created - created_before
+        # A second line for a customer created earlier in the file is a duplicate too.
+        self.summary.imported += created
+        self.summary.duplicates += len(batch) - created
+        updated = set()
+        for row in batch:
+            cliente = existing.get(matched[id(row)])
+            if cliente is None:
+                continue
+            changed = False
+            if not cliente.email and row.identity.email and row.identity.email not in self.customers.by_email:
+                cliente.email = row.identity.email
+                self.customers.by_email[cliente.email] = cliente.pk
+                changed = True
+            if not cliente.telefono and row.identity.phone and not self.customers.phone_taken(row.identity.phone):
+                cliente.telefono = row.identity.phone
+                self.customers.by_phone[cliente.telefono] = cliente.pk
+                changed = True
+            if not cliente.documento_identidad and row.documento:
+                cliente.documento_identidad = row.documento
+                changed = True
+            if changed:
+                cliente.busqueda = Cliente.search_text(cliente.nombre, cliente.email)
+                updated.add(cliente.pk)
+        if updated:
+            fields = ["email", "telefono", "documento_identidad", "busqueda"]
+            Cliente.objects.bulk_update([existing[pk] for pk in updated], fields)
+            self.summary.customers_updated += len(updated)
+
+
+def _parse_created_on(value) -> datetime.datetime | None:
+    if isinstance(value, datetime.datetime):
+        moment = value
+    else:
+        text = cell_text(value)
+        moment = parse_datetime(text) if text else None
+        if moment is None:
+            try:
+                day = parse_date(value)
+            except CellError:
+                return None
+            if day is None:
+                return None
+            moment = datetime.datetime.combine(day, datetime.time())
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment)
+    return moment
+
+
+# Arbitrary constant identifying "an import is running" among PostgreSQL advisory locks.
+IMPORT_LOCK_ID = 5_020_241
+
+
+@contextmanager
+def _one_import_at_a_time():
+    """Two imports at once would both create the customers they do not find; the second one waits its turn.
+
+    PostgreSQL only: SQLite (development) serialises writers anyway.
+    """
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [IMPORT_LOCK_ID])
+        if not cursor.fetchone()[0]:
+            raise ImportFileError("Hay otra importación en curso: intente de nuevo cuando termine.")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [IMPORT_LOCK_ID])
+
+
+class _Rollback(Exception):
+    """Raised at the end of a dry run to undo everything it wrote."""
+
+
+def _run_import(
+    importer_class: type[_Importer],
+    path: str | Path,
+    *,
+    dry_run: bool,
+    report_path: str | Path | None,
+    file_name: str | None,
+    user,
+    progress: Progress | None,
+    batch_size: int,
+) -> ImportSummary:
+    started = time.perf_counter()
+    # open_table raises ImportFileError (format, encoding, header) before anything is written.
+    with (
+        open_table(path, kind=importer_class.kind) as table,
+        _one_import_at_a_time(),
+        Report(report_path, table.header) as report,
+    ):
+        summary = ImportSummary(
+            kind=table.kind, file_name=file_name or Path(path).name, encoding=table.encoding, dry_run=dry_run
+        )
+        if dry_run:
+            try:
+                with transaction.atomic():
+                    _execute(importer_class, table, summary, report, progress, batch_size, user)
+                    raise _Rollback
+            except _Rollback:
+                summary.run_id = None
+        else:
+            try:
+                _execute(importer_class, table, summary, report, progress, batch_size, user)
+            finally:
+                # Also after an unexpected database error: the batches committed so far stay recorded.
+                _finish(summary, started)
+    summary.seconds = time.perf_counter() - started
+    summary.peak_memory_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return summary
+
+
+def _finish(summary: ImportSummary, started: float) -> None:
+    summary.seconds = time.perf_counter() - started
+    if summary.run_id:
+        ImportRun.objects.filter(pk=summary.run_id).update(
+            rows_read=summary.rows_read,
+            imported=summary.imported,
+            duplicates=summary.duplicates,
+            rejected=summary.rejected,
+            flagged=summary.flagged,
+            customers_created=summary.customers_created,
+            seconds=summary.seconds,
+        )
+
+
+def _execute(importer_class, table, summary, report, progress, batch_size, user) -> None:
+    run = ImportRun.objects.create(
+        kind=importer_class.kind, file_name=summary.file_name[:255], created_by=user if user else None
+    )
+    summary.run_id = run.pk
+    importer_class(table, summary, report, progress, batch_size, run).run_all()
+
+
+def import_history(
+    path: str | Path,
+    *,
+    dry_run: bool = False,
+    report_path: str | Path | None = None,
+    file_name: str | None = None,
+    user=None,
+    progress: Progress | None = None,
+    batch_size: int = BATCH_SIZE,
+) -> ImportSummary:
+    """Import a service-history export (`cliente,servicio,cantidad,valor,reserva,checkin,…`).
+
+    Returns the summary; writes rejected and observed lines to `report_path` when given. Raises
+    `ImportFileError` (nothing changed) when the file cannot be read or its header is not a history export.
+    """
+    return _run_import(
+        _HistoryImporter,
+        path,
+        dry_run=dry_run,
+        report_path=report_path,
+        file_name=file_name,
+        user=user,
+        progress=progress,
+        batch_size=batch_size,
+    )
+
+
+def import_clients(
+    path: str | Path,
+    *,
+    dry_run: bool = False,
+    report_path: str | Path | None = None,
+    file_name: str | None = None,
+    user=None,
+    progress: Progress | None = None,
+    batch_size: int = BATCH_SIZE,
+) -> ImportSummary:
+    """Import a clients export (`Auto Increment,Record ID,Created On,Email,Telefono,…`).
+
+    New customers are created; lines matching an existing customer (email, phone, then name) count as
+    duplicates and only fill that customer's blank email, phone or RUT. Same errors and report as history.
+    """
+    return _run_import(
+        _ClientImporter,
+        path,
+        dry_run=dry_run,
+        report_path=report_path,
+        file_name=file_name,
+        user=user,
+        progress=progress,
+        batch_size=batch_size,
+    )
+
+
+IMPORTERS = {ImportRun.Kind.HISTORY: import_history, ImportRun.Kind.CLIENTS: import_clients}
+REPORT_PREVIEW_LINES = 100
+
+
+@dataclass
+class UploadResult:
+    summary: ImportSummary
+    run: ImportRun | None
+    preview_header: list[str]
+    preview: list[list[str]]  # first lines of the report, for the admin page
+
+
+def import_uploaded_file(upload, *, kind: str, dry_run: bool, user) -> UploadResult:
+    """Import a file uploaded from the admin: same rules and summary as the commands.
+
+    The upload is copied to a temporary file (the readers need a path to sniff and stream it); the report is
+    stored with the `ImportRun` (real imports only: a dry run changes nothing) and its first lines returned.
+    Raises `ImportFileError` when the file cannot be read.
+    """
+    with tempfile.TemporaryDirectory(prefix="aremko-import-") as tmp:
+        source = Path(tmp) / "archivo"
+        with source.open("wb") as handle:
+            for chunk in upload.chunks():
+                handle.write(chunk)
+        report_path = Path(tmp) / "reporte.csv"
+        summary = IMPORTERS[kind](source, dry_run=dry_run, report_path=report_path, file_name=upload.name, user=user)
+        with report_path.open(encoding="utf-8-sig", newline="") as handle:
+            reader = csv.reader(handle)
+            preview_header = next(reader, [])
+            preview = [row for _, row in zip(range(REPORT_PREVIEW_LINES), reader, strict=False)]
+        run = None
+        if summary.run_id:
+            run = ImportRun.objects.get(pk=summary.run_id)
+            with report_path.open("rb") as handle:
+                run.report.save(f"reporte-{run.pk}.csv", File(handle), save=True)
+    return UploadResult(summary=summary, run=run, preview_header=preview_header, preview=preview)
