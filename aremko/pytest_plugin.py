@@ -36,6 +36,12 @@ def pytest_runtest_setup(item):
             _skip_or_fail("Redis is not reachable at 127.0.0.1:6379")
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """PBKDF2 costs about a second per user on a busy machine; tests do not need it to be slow."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def staff_user(django_user_model):
     return django_user_model.objects.create_user(username="staff", password="clave-segura-123", is_staff=True)

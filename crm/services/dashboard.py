@@ -1,0 +1,177 @@
+"""The dashboard selector: every figure staff see on `/ventas/crm/`, computed in the database, never cached."""
+
+import datetime
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import Count, Sum
+from django.db.models.functions import TruncMonth
+from django.utils import timezone
+
+from crm.services.charts import BarChart, bar_chart
+from crm.services.segments import SegmentShare, segment_distribution
+from ventas.formatting import format_clp, format_number
+from ventas.models import ServiceHistory
+
+MONTHS_SHOWN = 24
+TOP_SERVICES = 5
+MONTH_ABBREVIATIONS = ["ene", "feb", "mar", "abr", "may", "jun", "jul", "ago", "sep", "oct", "nov", "dic"]
+MONTH_NAMES = [
+    "enero",
+    "febrero",
+    "marzo",
+    "abril",
+    "mayo",
+    "junio",
+    "julio",
+    "agosto",
+    "septiembre",
+    "octubre",
+    "noviembre",
+    "diciembre",
+]
+
+
+@dataclass(frozen=True)
+class MonthFigures:
+    month: datetime.date  # first day of the month
+    services: int
+    revenue: Decimal
+
+    @property
+    def name(self) -> str:
+        return f"{MONTH_NAMES[self.month.month - 1]} {self.month.year}"
+
+
+@dataclass(frozen=True)
+class ServiceFigures:
+    name: str
+    services: int
+    revenue: Decimal
+    revenue_share: float = 0.0
+
+
+@dataclass(frozen=True)
+class DashboardStats:
+    as_of: datetime.date
+    total_customers: int
+    customers_with_history: int
+    customers_without_history: int
+    this_month: MonthFigures
+    same_month_last_year: MonthFigures
+    total_services: int
+    total_revenue: Decimal
+    average_ticket: Decimal
+    top_services: list[ServiceFigures]
+    categories: list[ServiceFigures]
+    months: list[MonthFigures]
+    revenue_chart: BarChart
+    segments: list[SegmentShare]
+
+
+def add_months(day: datetime.date, months: int) -> datetime.date:
+    """First day of the month `months` away from `day`'s month."""
+    index = day.year * 12 + day.month - 1 + months
+    return datetime.date(index // 12, index % 12 + 1, 1)
+
+
+def monthly_revenue(as_of: datetime.date, months: int = MONTHS_SHOWN) -> list[MonthFigures]:
+    """Services and revenue for each of the last `months` calendar months up to as_of's month, oldest first.
+
+    Months without services are present with zeros. Rows on the placeholder date are left out (unknown month).
+    """
+    start = add_months(as_of, -(months - 1))
+    end = add_months(as_of, 1)
+    rows = (
+        ServiceHistory.objects.with_real_dates()
+        .filter(service_date__gte=start, service_date__lt=end)
+        .annotate(month=TruncMonth("service_date"))
+        .values("month")
+        .annotate(services=Count("id"), revenue=Sum("price_paid"))
+        .order_by("month")
+    )
+    found = {_as_date(row["month"]): row for row in rows}
+    result = []
+    for offset in range(months):
+        month = add_months(start, offset)
+        row = found.get(month, {})
+        result.append(MonthFigures(month, row.get("services", 0), Decimal(row.get("revenue") or 0)))
+    return result
+
+
+def _as_date(value) -> datetime.date:
+    return value.date() if isinstance(value, datetime.datetime) else value
+
+
+def service_figures() -> tuple[list[ServiceFigures], list[ServiceFigures]]:
+    """(categories, services), each by revenue, from one grouped scan of the whole history.
+
+    One query grouped by (category, service); the few dozen resulting rows are folded per category here.
+    """
+    rows = (
+        ServiceHistory.objects.order_by()
+        .values("service_type", "service_name")
+        .annotate(services=Count("id"), revenue=Sum("price_paid"))
+    )
+    services: dict[str, list] = {}
+    categories: dict[str, list] = {}
+    for row in rows:
+        for key, bucket in ((row["service_name"], services), (row["service_type"], categories)):
+            figures = bucket.setdefault(key, [0, Decimal(0)])
+            figures[0] += row["services"]
+            figures[1] += Decimal(row["revenue"] or 0)
+
+    def ranked(bucket):
+        ordered = sorted(bucket.items(), key=lambda item: (-item[1][1], -item[1][0], item[0]))
+        return [ServiceFigures(name, count, revenue) for name, (count, revenue) in ordered]
+
+    return ranked(categories), ranked(services)
+
+
+def dashboard_stats(as_of: datetime.date | None = None) -> DashboardStats:
+    """All dashboard figures as of a date (default today in Santiago), in five aggregate queries.
+
+    Service and category figures cover the whole history.
+
+    - customers: total, with and without history, and per RFM segment (customers, lifetime revenue);
+    - this calendar month and the same month last year (services, revenue), from the 24-month series;
+    - services and revenue by category over the whole history, whose sums give the total and the average
+      ticket (revenue / services); top 5 services by revenue over the whole history.
+    """
+    as_of = as_of or timezone.localdate()
+    segments = segment_distribution(as_of)
+    months = monthly_revenue(as_of)
+    categories, services = service_figures()
+    total_services = sum(category.services for category in categories)
+    total_revenue = sum((category.revenue for category in categories), Decimal(0))
+    categories = [
+        ServiceFigures(c.name, c.services, c.revenue, float(c.revenue / total_revenue) if total_revenue else 0.0)
+        for c in categories
+    ]
+    total_customers = sum(share.customers for share in segments)
+    without_history = next(share.customers for share in segments if share.segment.key == "no_history")
+
+    points = [
+        (
+            f"{MONTH_ABBREVIATIONS[m.month.month - 1]} {m.month:%y}",
+            m.revenue,
+            f"{m.name}: {format_clp(m.revenue)} en {format_number(m.services)} servicios",
+        )
+        for m in months
+    ]
+    return DashboardStats(
+        as_of=as_of,
+        total_customers=total_customers,
+        customers_with_history=total_customers - without_history,
+        customers_without_history=without_history,
+        this_month=months[-1],
+        same_month_last_year=months[-13],
+        total_services=total_services,
+        total_revenue=total_revenue,
+        average_ticket=total_revenue / total_services if total_services else Decimal(0),
+        top_services=services[:TOP_SERVICES],
+        categories=categories,
+        months=months,
+        revenue_chart=bar_chart(points, label_every=3),
+        segments=segments,
+    )

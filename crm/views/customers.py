@@ -1,0 +1,56 @@
+from django import forms
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, render
+
+from crm.services.customers import HistoryFilters, customer_360, filtered_history, history_page, write_history_csv
+from crm.views.access import staff_required
+from ventas.models import Cliente
+
+
+@staff_required
+def cliente_detalle(request, cliente_id):
+    try:
+        perfil = customer_360(cliente_id)
+    except Cliente.DoesNotExist:
+        raise Http404("No existe un cliente con ese número.") from None
+    return render(
+        request,
+        "crm/cliente_detalle.html",
+        {"nav": "buscar", "perfil": perfil, "cliente": perfil.cliente, "rfm": perfil.rfm},
+    )
+
+
+class HistoryFilterForm(forms.Form):
+    categoria = forms.CharField(label="Categoría", required=False, max_length=100)
+    anio = forms.IntegerField(
+        label="Año",
+        required=False,
+        min_value=1900,
+        max_value=2100,
+        error_messages={"invalid": "El año debe ser un número, por ejemplo 2025."},
+    )
+    formato = forms.ChoiceField(
+        required=False,
+        choices=[("", "Página"), ("csv", "CSV")],
+        error_messages={"invalid_choice": "El único formato de descarga es CSV."},
+    )
+
+
+@staff_required
+def historial_servicios(request, cliente_id):
+    cliente = get_object_or_404(Cliente, pk=cliente_id)
+    form = HistoryFilterForm(request.GET)
+    if not form.is_valid():
+        context = {"nav": "buscar", "cliente": cliente, "form": form}
+        return render(request, "crm/historial.html", context, status=400)
+    filters = HistoryFilters(category=form.cleaned_data["categoria"], year=form.cleaned_data["anio"])
+
+    if form.cleaned_data["formato"] == "csv":
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="historial-cliente-{cliente.pk}.csv"'
+        write_history_csv(filtered_history(cliente.pk, filters), response)
+        return response
+
+    historial = history_page(cliente, filters, request.GET.get("page", 1))
+    context = {"nav": "buscar", "cliente": cliente, "form": form, "historial": historial}
+    return render(request, "crm/historial.html", context)
