@@ -1,0 +1,24 @@
+"""Personalised proposals: one shape (`schema`), three engines (`local`, `anthropic_backend`, `remote`).
+
+Use `generate_proposal(cliente=..., user=...)`; the engine comes from settings.PROPOSAL_BACKEND.
+"""
+
+from crm.services.proposals.errors import (
+    ProposalBackendError,
+    ProposalConfigurationError,
+    ProposalError,
+    ProposalTimeout,
+)
+from crm.services.proposals.schema import UNSUBSCRIBE_MARKER
+from crm.services.proposals.service import BACKENDS, generate_proposal, get_backend
+
+__all__ = [
+    "BACKENDS",
+    "UNSUBSCRIBE_MARKER",
+    "ProposalBackendError",
+    "ProposalConfigurationError",
+    "ProposalError",
+    "ProposalTimeout",
+    "generate_proposal",
+    "get_backend",
+]

@@ -1,0 +1,91 @@
+"""End to end in a real headless browser: log in, open a profile, generate a proposal, see it.
+
+Debian's chromium driven by Playwright for Python (Playwright's own browser download does not work here).
+Outside CI the test skips when /usr/bin/chromium is missing; under CI=true it fails instead.
+"""
+
+import datetime
+import shutil
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connections
+from django.utils import timezone
+
+from crm.tests.proposal_fixtures import catalogue_fixture, cliente, community_fixture, visit  # noqa: F401
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts"
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+
+@pytest.fixture
+def browser_page(skip_or_fail, monkeypatch):
+    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        skip_or_fail(f"no browser: install Debian's chromium ({CHROMIUM}) to run the end-to-end test")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        skip_or_fail("playwright is not installed (pip install -r requirements-dev.txt)")
+    # Playwright's sync API keeps an event loop in this thread; the test's own ORM calls are still synchronous.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"), args=LAUNCH_ARGS
+        )
+        page = browser.new_page(viewport={"width": 1280, "height": 1600})
+        yield page
+        browser.close()
+        # Inside Playwright's loop Django opened its own connection: close it, or PostgreSQL cannot drop the
+        # test database at the end of the run.
+        connections.close_all()
+
+
+def test_staff_generate_a_proposal_from_the_profile_and_see_it(live_server, browser_page, community, django_user_model):
+    django_user_model.objects.create_user(username="recepcion", password="clave-segura-123", is_staff=True)
+    customer = cliente("Catalina Petrohué")
+    visit(customer, timezone.localdate() - datetime.timedelta(days=12), "Tina Calbuco", "Masaje Relajación")
+    page = browser_page
+    csp_errors = []
+    page.on("console", lambda message: "Content Security Policy" in message.text and csp_errors.append(message.text))
+
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("#id_username", "recepcion")
+    page.fill("#id_password", "clave-segura-123")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/ventas/crm/")
+    page.goto(f"{live_server.url}/ventas/crm/cliente/{customer.pk}/")
+
+    button = page.get_by_role("button", name="Generar Propuesta")
+    button.focus()
+    page.keyboard.press("Enter")  # keyboard-usable
+
+    result = page.locator(".propuesta-resultado")
+    result.wait_for(state="visible", timeout=15_000)
+    recommendations = page.locator(".propuesta-recomendaciones li")
+    assert 2 <= recommendations.count() <= 3
+    assert page.locator(".propuesta-recomendaciones meter").count() == recommendations.count()
+    assert "$" in page.locator(".propuesta-precio").first.inner_text()
+    assert "ARK-" in page.locator(".propuesta-oferta").inner_text()
+    assert button.is_enabled()
+    frame = page.frame_locator("iframe.propuesta-email")
+    frame.get_by_text("Hola Catalina").wait_for(timeout=10_000)
+    assert csp_errors == []
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "propuesta.png"), full_page=True)
+
+    page.get_by_role("link", name="Vista previa e historial de propuestas").first.click()
+    page.frame_locator("iframe.propuesta-email").first.get_by_text("Hola Catalina").wait_for(timeout=10_000)
+    assert "Hola Catalina" in page.locator(".propuesta-texto").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "propuesta-preview.png"), full_page=True)
+    assert csp_errors == []

@@ -1,0 +1,162 @@
+"""Generate a proposal from the customer profile, and preview what the customer would receive."""
+
+import logging
+from datetime import date
+from functools import wraps
+
+from csp.decorators import csp
+from django.contrib import messages
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from crm.models import Proposal
+from crm.services.proposals import UNSUBSCRIBE_MARKER, ProposalError, generate_proposal
+from crm.services.ratelimit import proposal_rate_limit
+from crm.services.rfm import SEGMENTS
+from crm.views.access import staff_required
+from ventas.formatting import format_clp, format_date
+from ventas.models import Cliente
+
+logger = logging.getLogger(__name__)
+
+
+def _wants_html(request) -> bool:
+    """A plain form submission (no JavaScript): answer with a redirect instead of JSON."""
+    accept = request.headers.get("Accept", "")
+    return "text/html" in accept and "application/json" not in accept
+
+
+def _error(request, status: int, message: str, cliente_id: int | None = None, **headers):
+    if _wants_html(request) and cliente_id is not None and status != 404:
+        messages.error(request, message)
+        return redirect("propuesta_preview", cliente_id=cliente_id)
+    response = JsonResponse({"ok": False, "error": message}, status=status)
+    for name, value in headers.items():
+        response[name.replace("_", "-")] = value
+    return response
+
+
+def staff_json(view):
+    """JSON endpoints answer 401/403 in JSON instead of redirecting to the login page."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return JsonResponse({"ok": False, "error": "Su sesión expiró: vuelva a iniciar sesión."}, status=401)
+        if not request.user.is_staff:
+            return JsonResponse(
+                {"ok": False, "error": "Solo el personal de Aremko puede generar propuestas."}, status=403
+            )
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def proposal_json(proposal: Proposal) -> dict:
+    recommendations = [
+        {**item, "price_display": format_clp(item["estimated_price"])} for item in proposal.recommendations
+    ]
+    offer = dict(proposal.offer)
+    if offer.get("valid_until"):
+        offer["valid_until_display"] = format_date(date.fromisoformat(offer["valid_until"]))
+    return {
+        "ok": True,
+        "proposal_id": proposal.pk,
+        "customer_profile": proposal.customer_profile,
+        "insights": proposal.insights,
+        "recommendations": recommendations,
+        "offer": offer,
+        "email_subject": proposal.email_subject,
+        "email_body": proposal.email_body,
+        "email_text": proposal.email_text,
+        "backend": proposal.backend,
+        "backend_label": proposal.get_backend_display(),
+        "email_url": reverse("propuesta_email", args=[proposal.pk]),
+        "preview_url": reverse("propuesta_preview", args=[proposal.cliente_id]),
+    }
+
+
+@require_POST
+@staff_json
+def generar_propuesta(request, cliente_id: int):
+    limit = proposal_rate_limit(request.user)
+    if not limit.allowed:
+        message = f"Demasiadas propuestas seguidas: espere {limit.retry_after} segundos e intente de nuevo."
+        return _error(request, 429, message, cliente_id, Retry_After=str(limit.retry_after))
+    cliente = Cliente.objects.filter(pk=cliente_id).first()
+    if cliente is None:
+        return _error(request, 404, "El cliente no existe.")
+    try:
+        proposal = generate_proposal(cliente=cliente, user=request.user)
+    except ProposalError as error:
+        logger.warning(
+            "proposal for cliente %s by %s failed: %s %s", cliente_id, request.user.pk, error.message, error.detail
+        )
+        return _error(request, error.status_code, error.message, cliente_id)
+    if _wants_html(request):
+        messages.success(request, f"Propuesta {proposal.offer_code} generada.")
+        return redirect("propuesta_preview", cliente_id=cliente_id)
+    return JsonResponse(proposal_json(proposal))
+
+
+@require_GET
+@staff_required
+def propuesta_preview(request, cliente_id: int):
+    cliente = get_object_or_404(Cliente, pk=cliente_id)
+    history = list(
+        Proposal.objects.filter(cliente=cliente)
+        .select_related("created_by")
+        .only(
+            "id",
+            "cliente_id",
+            "created_at",
+            "created_by__username",
+            "segment",
+            "backend",
+            "status",
+            "offer_code",
+            "email_subject",
+            "email_text",
+            "sent_at",
+            "recommendations",
+        )[:50]
+    )
+    for item in history:
+        item.segment_label = SEGMENTS[item.segment].label if item.segment in SEGMENTS else item.segment
+    selected = request.GET.get("propuesta", "")
+    proposal = next((item for item in history if str(item.pk) == selected), history[0] if history else None)
+    context = {
+        "nav": "buscar",
+        "cliente": cliente,
+        "proposal": proposal,
+        "email_text": proposal.email_text.replace(UNSUBSCRIBE_MARKER, "#") if proposal else "",
+        "history": history,
+    }
+    return render(request, "crm/propuesta_preview.html", context)
+
+
+# The email as the customer will see it, inside the preview's sandboxed iframe: inline styles (email clients
+# need them) but no script, no remote images or fonts, no forms, and a sandbox even when opened directly.
+EMAIL_POLICY = {
+    "default-src": ["'none'"],
+    "style-src": ["'unsafe-inline'"],
+    "img-src": ["data:"],
+    "frame-ancestors": ["'self'"],
+    "form-action": ["'none'"],
+    "base-uri": ["'none'"],
+    "sandbox": True,
+}
+
+
+@require_GET
+@staff_required
+@csp(EMAIL_POLICY)
+def propuesta_email(request, proposal_id: int):
+    proposal = get_object_or_404(Proposal.objects.only("email_body"), pk=proposal_id)
+    response = HttpResponse(
+        proposal.email_body.replace(UNSUBSCRIBE_MARKER, "#"), content_type="text/html; charset=utf-8"
+    )
+    response["X-Robots-Tag"] = "noindex"
+    return response
