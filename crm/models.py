@@ -69,3 +69,104 @@ class Proposal(models.Model):
 
     def __str__(self):
         return f"Propuesta {self.offer_code} para {self.cliente_id}"
+
+
+class Campaign(models.Model):
+    """A batch of proposals for the customers of one segment, generated and sent by a background task.
+
+    One `CampaignRecipient` per customer (unique), so re-running the task or a worker crash can never email a
+    customer the same campaign twice. Status: `generating -> review -> sending -> done` (generate-only
+    campaigns wait in `review` until staff approve the send; generate-and-send ones skip it).
+    """
+
+    class Status(models.TextChoices):
+        GENERATING = "generating", "Generando propuestas"
+        REVIEW = "review", "En revisión"
+        SENDING = "sending", "Enviando"
+        DONE = "done", "Terminada"
+        CANCELLED = "cancelled", "Cancelada"
+
+    class Mode(models.TextChoices):
+        GENERATE = "generate", "Solo generar (revisar antes de enviar)"
+        SEND = "send", "Generar y enviar"
+
+    created_at = models.DateTimeField("creada", auto_now_add=True, db_index=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name="creada por",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    segment = models.CharField("segmento", max_length=20)
+    limit = models.PositiveIntegerField("límite de clientes", null=True, blank=True)
+    not_contacted_days = models.PositiveIntegerField("sin contacto en los últimos (días)", null=True, blank=True)
+    mode = models.CharField("modo", max_length=10, choices=Mode.choices, default=Mode.GENERATE)
+    status = models.CharField("estado", max_length=12, choices=Status.choices, default=Status.GENERATING)
+    approved_at = models.DateTimeField("envío aprobado", null=True, blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name="aprobada por",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    finished_at = models.DateTimeField("terminada", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "campaña"
+        verbose_name_plural = "campañas"
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"Campaña {self.pk} ({self.segment})"
+
+
+class CampaignRecipient(models.Model):
+    """The outbox row of one customer in one campaign; claimed by workers one at a time."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pendiente"
+        GENERATED = "generated", "Propuesta generada"
+        DROPPED = "dropped", "Descartado"
+        SENDING = "sending", "Enviando"
+        SENT = "sent", "Enviado"
+        SKIPPED = "skipped", "Omitido"
+        FAILED = "failed", "Falló"
+
+    class Reason(models.TextChoices):
+        OPTED_OUT = "opted_out", "Se dio de baja"
+        NO_EMAIL = "no_email", "Sin email válido"
+        RECENT_CONTACT = "recent_contact", "Recibió una propuesta hace poco"
+        INTERRUPTED = "interrupted", "Envío interrumpido"
+
+    campaign = models.ForeignKey(Campaign, verbose_name="campaña", on_delete=models.CASCADE, related_name="recipients")
+    cliente = models.ForeignKey(
+        "ventas.Cliente", verbose_name="cliente", on_delete=models.CASCADE, related_name="campaign_recipients"
+    )
+    proposal = models.OneToOneField(
+        Proposal,
+        verbose_name="propuesta",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="campaign_recipient",
+    )
+    status = models.CharField("estado", max_length=12, choices=Status.choices, default=Status.PENDING)
+    reason = models.CharField("motivo", max_length=20, choices=Reason.choices, blank=True, default="")
+    error = models.TextField("error", blank=True, default="")
+    updated_at = models.DateTimeField("actualizado", auto_now=True)
+
+    class Meta:
+        verbose_name = "destinatario de campaña"
+        verbose_name_plural = "destinatarios de campaña"
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "cliente"], name="crm_campaign_recipient_once"),
+        ]
+        indexes = [models.Index(fields=["campaign", "status"], name="crm_recipient_campaign_status")]
+
+    def __str__(self):
+        return f"{self.campaign_id}/{self.cliente_id}: {self.status}"

@@ -1,7 +1,31 @@
 from django.urls import path
 
-from crm.views import dashboard
+from crm.views import campaigns, customers, dashboard, email, proposals, results, search
 
 urlpatterns = [
+    path("crm/cliente/<int:cliente_id>/enviar/", email.enviar_propuesta, name="crm_enviar_propuesta"),
+    path("crm/baja/<str:token>/", email.baja, name="crm_baja"),
+    path("crm/campanas/", campaigns.campanas, name="crm_campanas"),
+    path("crm/campanas/iniciar/", campaigns.campana_iniciar, name="crm_campana_iniciar"),
+    path("crm/campanas/<int:campaign_id>/", campaigns.campana, name="crm_campana"),
+    path("crm/campanas/<int:campaign_id>/progreso/", campaigns.campana_progreso, name="crm_campana_progreso"),
+    path("crm/campanas/<int:campaign_id>/aprobar/", campaigns.campana_aprobar, name="crm_campana_aprobar"),
+    path(
+        "crm/campanas/<int:campaign_id>/propuesta/<int:recipient_id>/",
+        campaigns.campana_destinatario,
+        name="crm_campana_destinatario",
+    ),
+    path(
+        "crm/campanas/<int:campaign_id>/propuesta/<int:recipient_id>/descartar/",
+        campaigns.campana_descartar,
+        name="crm_campana_descartar",
+    ),
+    path("crm/propuestas/", results.propuestas, name="crm_propuestas"),
     path("crm/", dashboard.crm_dashboard, name="crm_dashboard"),
+    path("crm/buscar/", search.crm_buscar, name="crm_buscar"),
+    path("crm/cliente/<int:cliente_id>/", customers.cliente_detalle, name="cliente_detalle"),
+    path("crm/cliente/<int:cliente_id>/historial/", customers.historial_servicios, name="historial_servicios"),
+    path("crm/cliente/<int:cliente_id>/propuesta/", proposals.generar_propuesta, name="generar_propuesta"),
+    path("crm/cliente/<int:cliente_id>/preview/", proposals.propuesta_preview, name="propuesta_preview"),
+    path("crm/propuesta/<int:proposal_id>/email/", proposals.propuesta_email, name="propuesta_email"),
 ]

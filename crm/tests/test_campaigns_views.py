@@ -1,0 +1,196 @@
+"""The campaign pages, their JSON progress endpoint and the generate_proposals command."""
+
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+
+from crm.models import Campaign, CampaignRecipient, Proposal
+from crm.services import campaigns
+from crm.tests.test_campaigns import at_risk_customers
+
+R = CampaignRecipient.Status
+
+
+@pytest.fixture(autouse=True)
+def _no_throttle(settings):
+    settings.EMAIL_MAX_PER_MINUTE = 0
+
+
+def test_campaign_page_lists_segments_and_past_campaigns(staff_client, db, django_assert_max_num_queries):
+    at_risk_customers(2)
+    campaigns.start_campaign(options=campaigns.CampaignOptions(segment="at_risk"), enqueue=False)
+
+    with django_assert_max_num_queries(6):
+        response = staff_client.get(reverse("crm_campanas"))
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "En riesgo" in body
+    assert "Generando propuestas" in body  # the past campaign with its status
+
+
+def test_preview_shows_how_many_customers_before_starting(staff_client, db):
+    at_risk_customers(7, opted_out=1, without_email=2)
+
+    response = staff_client.get(reverse("crm_campanas"), {"segmento": "at_risk", "modo": "generate"})
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "<strong>7</strong> clientes" in body
+    assert "<strong>4</strong>" in body  # will receive
+    assert "Iniciar campaña (7 clientes)" in body
+    assert not Campaign.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"segmento": "inventado"}, {"segmento": "at_risk", "limite": "muchos"}, {"segmento": "at_risk", "limite": "0"}],
+)
+def test_bad_campaign_options_answer_400_in_spanish(staff_client, db, params):
+    response = staff_client.get(reverse("crm_campanas"), params)
+
+    assert response.status_code == 400
+    assert 'class="error"' in response.content.decode()
+
+
+def test_start_creates_the_campaign_runs_it_and_redirects_to_its_page(
+    staff_client, smtp_server, db, django_capture_on_commit_callbacks
+):
+    at_risk_customers(3)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post(
+            reverse("crm_campana_iniciar"), {"segmento": "at_risk", "limite": "2", "modo": "generate"}
+        )
+
+    campaign = Campaign.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == reverse("crm_campana", args=[campaign.pk])
+    assert campaign.status == Campaign.Status.REVIEW
+    assert campaign.recipients.count() == 2
+    assert smtp_server.envelopes == []
+
+
+def test_starting_an_empty_campaign_is_a_409_with_a_message(staff_client, db):
+    response = staff_client.post(reverse("crm_campana_iniciar"), {"segmento": "vip", "modo": "generate"})
+
+    assert response.status_code == 409
+    assert "No hay clientes" in response.content.decode()
+
+
+def test_review_open_drop_and_approve(staff_client, smtp_server, db, django_capture_on_commit_callbacks):
+    at_risk_customers(3)
+    with django_capture_on_commit_callbacks(execute=True):
+        campaign = campaigns.start_campaign(options=campaigns.CampaignOptions(segment="at_risk"))
+    first = campaign.recipients.order_by("id").first()
+
+    detail = staff_client.get(reverse("crm_campana", args=[campaign.pk]))
+    opened = staff_client.get(reverse("crm_campana_destinatario", args=[campaign.pk, first.pk]))
+    dropped = staff_client.post(reverse("crm_campana_descartar", args=[campaign.pk, first.pk]))
+    with django_capture_on_commit_callbacks(execute=True):
+        approved = staff_client.post(reverse("crm_campana_aprobar", args=[campaign.pk]))
+
+    assert "Aprobar envío" in detail.content.decode()
+    assert opened.status_code == 200
+    assert first.proposal.email_subject in opened.content.decode()
+    assert dropped.status_code == 302
+    assert approved.status_code == 302
+    assert len(smtp_server.envelopes) == 2
+    assert Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.DONE
+    first.refresh_from_db()
+    assert first.status == R.DROPPED
+
+
+def test_approving_twice_is_a_409(staff_client, db):
+    at_risk_customers(1)
+    campaign = campaigns.start_campaign(options=campaigns.CampaignOptions(segment="at_risk"), enqueue=False)
+
+    response = staff_client.post(reverse("crm_campana_aprobar", args=[campaign.pk]))
+
+    assert response.status_code == 409
+    assert "no está esperando aprobación" in response.content.decode()
+
+
+def test_progress_endpoint_reports_done_sent_skipped_with_reasons_and_failed(
+    staff_client, smtp_server, db, django_capture_on_commit_callbacks
+):
+    at_risk_customers(5, opted_out=1, without_email=1)
+    with django_capture_on_commit_callbacks(execute=True):
+        campaign = campaigns.start_campaign(options=campaigns.CampaignOptions(segment="at_risk", mode="send"))
+
+    data = staff_client.get(reverse("crm_campana_progreso", args=[campaign.pk])).json()
+
+    assert data["status"] == "done"
+    assert data["finished"] is True
+    assert (data["total"], data["done"], data["sent"], data["skipped"], data["failed"]) == (5, 5, 3, 2, 0)
+    assert {row["label"]: row["count"] for row in data["skipped_by_reason"]} == {
+        "Se dio de baja": 1,
+        "Sin email válido": 1,
+    }
+
+
+def test_detail_page_query_count_is_bounded(staff_client, db, django_assert_max_num_queries):
+    at_risk_customers(30)
+    campaign = campaigns.start_campaign(options=campaigns.CampaignOptions(segment="at_risk"), enqueue=False)
+
+    with django_assert_max_num_queries(8):
+        response = staff_client.get(reverse("crm_campana", args=[campaign.pk]))
+
+    assert response.status_code == 200
+    assert "campanas.js" in response.content.decode()
+
+
+def test_detail_page_filters_by_status_and_rejects_unknown_ones(staff_client, db):
+    at_risk_customers(2, opted_out=1)
+    campaign = campaigns.start_campaign(options=campaigns.CampaignOptions(segment="at_risk"), enqueue=False)
+
+    assert staff_client.get(reverse("crm_campana", args=[campaign.pk]), {"estado": "pending"}).status_code == 200
+    assert staff_client.get(reverse("crm_campana", args=[campaign.pk]), {"estado": "x"}).status_code == 400
+    assert staff_client.get(reverse("crm_campana", args=[999999])).status_code == 404
+    assert staff_client.get(reverse("crm_campana_progreso", args=[999999])).status_code == 404
+
+
+def test_campaign_pages_need_staff(client, db):
+    assert client.get(reverse("crm_campanas")).status_code == 302
+    assert client.get(reverse("crm_campana_progreso", args=[1])).status_code == 302
+
+
+def test_command_dry_run_counts_and_creates_nothing(db):
+    at_risk_customers(4, opted_out=1)
+    out = io.StringIO()
+
+    call_command("generate_proposals", "--segment", "at_risk", "--dry-run", stdout=out)
+
+    assert "4 clientes" in out.getvalue()
+    assert "3 recibirían" in out.getvalue()
+    assert not Campaign.objects.exists()
+
+
+def test_command_generates_and_sends_with_progress(smtp_server, db):
+    at_risk_customers(3)
+    out = io.StringIO()
+
+    call_command("generate_proposals", "--segment", "at_risk", "--limit", "2", "--send", stdout=out)
+
+    assert "Enviando [" in out.getvalue()
+    assert "2 enviadas" in out.getvalue()
+    assert len(smtp_server.envelopes) == 2
+    assert Proposal.objects.filter(status=Proposal.Status.SENT).count() == 2
+
+
+def test_command_without_send_leaves_the_campaign_for_review(smtp_server, db):
+    at_risk_customers(2)
+    out = io.StringIO()
+
+    call_command("generate_proposals", "--segment", "at_risk", stdout=out)
+
+    assert Campaign.objects.get().status == Campaign.Status.REVIEW
+    assert smtp_server.envelopes == []
+    assert "2 por revisar" in out.getvalue()
+
+
+def test_command_refuses_a_bad_limit(db):
+    with pytest.raises(CommandError, match="límite"):
+        call_command("generate_proposals", "--segment", "at_risk", "--limit", "0")

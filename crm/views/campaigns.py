@@ -1,0 +1,175 @@
+"""Campaign pages: choose a segment, preview, start, review, approve and watch the progress."""
+
+import nh3
+from django import forms
+from django.http import Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from crm.models import Campaign, CampaignRecipient
+from crm.services import campaigns
+from crm.services.pagination import paginate
+from crm.services.proposals.schema import UNSUBSCRIBE_MARKER
+from crm.services.rfm import SEGMENTS
+from crm.views.access import staff_required
+
+
+class CampaignForm(forms.Form):
+    segmento = forms.ChoiceField(
+        label="Segmento",
+        choices=[(key, segment.label) for key, segment in SEGMENTS.items()],
+        error_messages={"required": "Elige un segmento.", "invalid_choice": "Elige un segmento de la lista."},
+    )
+    limite = forms.IntegerField(
+        label="Máximo de clientes (opcional)",
+        required=False,
+        min_value=1,
+        max_value=100_000,
+        error_messages={"invalid": "El máximo debe ser un número entero, por ejemplo 100."},
+    )
+    sin_contacto_dias = forms.IntegerField(
+        label="Solo clientes sin propuesta en los últimos N días (opcional)",
+        required=False,
+        min_value=1,
+        max_value=3650,
+        error_messages={"invalid": "Los días deben ser un número entero, por ejemplo 30."},
+    )
+    modo = forms.ChoiceField(
+        label="Modo",
+        choices=Campaign.Mode.choices,
+        initial=Campaign.Mode.GENERATE,
+        error_messages={"invalid_choice": "Elige si solo generar o generar y enviar."},
+    )
+
+    def options(self) -> campaigns.CampaignOptions:
+        data = self.cleaned_data
+        return campaigns.CampaignOptions(
+            segment=data["segmento"],
+            limit=data["limite"],
+            not_contacted_days=data["sin_contacto_dias"],
+            mode=data["modo"] or Campaign.Mode.GENERATE,
+        )
+
+
+def _list_context(request, form, preview=None):
+    past = campaigns.with_figures(Campaign.objects.select_related("created_by")).order_by("-created_at", "-id")
+    return {
+        "nav": "campanas",
+        "form": form,
+        "preview": preview,
+        "segments": SEGMENTS,
+        "page": paginate(past, request.GET.get("page", 1), 20, count_queryset=Campaign.objects.all()),
+    }
+
+
+@require_GET
+@staff_required
+def campanas(request):
+    """The form (a GET with `segmento` shows how many customers it would include) and past campaigns."""
+    if "segmento" not in request.GET:
+        return render(request, "crm/campanas.html", _list_context(request, CampaignForm()))
+    form = CampaignForm(request.GET)
+    if not form.is_valid():
+        return render(request, "crm/campanas.html", _list_context(request, form), status=400)
+    preview = campaigns.preview(form.options())
+    return render(request, "crm/campanas.html", _list_context(request, form, preview))
+
+
+@require_POST
+@staff_required
+def campana_iniciar(request):
+    form = CampaignForm(request.POST)
+    if not form.is_valid():
+        return render(request, "crm/campanas.html", _list_context(request, form), status=400)
+    try:
+        campaign = campaigns.start_campaign(options=form.options(), user=request.user)
+    except campaigns.CampaignError as exc:
+        form.add_error(None, str(exc))
+        return render(request, "crm/campanas.html", _list_context(request, form), status=409)
+    return redirect("crm_campana", campaign_id=campaign.pk)
+
+
+RECIPIENT_FILTERS = {value: label for value, label in CampaignRecipient.Status.choices}
+
+
+def _detail(request, campaign_id, *, error="", status=200):
+    campaign = get_object_or_404(Campaign.objects.select_related("created_by", "approved_by"), pk=campaign_id)
+    estado = request.GET.get("estado", "")
+    if estado and estado not in RECIPIENT_FILTERS:
+        estado, error, status = "", "Filtro de estado no válido.", 400
+    recipients = (
+        CampaignRecipient.objects.filter(campaign=campaign)
+        .select_related("cliente", "proposal")
+        .only(
+            "id", "status", "reason", "error", "cliente__id", "cliente__nombre", "cliente__email",
+            "proposal__id", "proposal__email_subject", "proposal__offer_code", "proposal__status",
+        )
+        .order_by("id")
+    )  # fmt: skip
+    count_qs = CampaignRecipient.objects.filter(campaign=campaign)
+    if estado:
+        recipients, count_qs = recipients.filter(status=estado), count_qs.filter(status=estado)
+    context = {
+        "nav": "campanas",
+        "campaign": campaign,
+        "segment": SEGMENTS.get(campaign.segment),
+        "progress": campaigns.campaign_progress(campaign.pk),
+        "page": paginate(recipients, request.GET.get("page", 1), 50, count_queryset=count_qs),
+        "estado": estado,
+        "filters": RECIPIENT_FILTERS,
+        "error": error,
+    }
+    return render(request, "crm/campanas_detalle.html", context, status=status)
+
+
+@require_GET
+@staff_required
+def campana(request, campaign_id: int):
+    return _detail(request, campaign_id)
+
+
+@require_GET
+@staff_required
+def campana_progreso(request, campaign_id: int):
+    try:
+        return JsonResponse(campaigns.campaign_progress(campaign_id).as_dict())
+    except Campaign.DoesNotExist:
+        return JsonResponse({"error": "La campaña no existe."}, status=404)
+
+
+@require_POST
+@staff_required
+def campana_aprobar(request, campaign_id: int):
+    get_object_or_404(Campaign, pk=campaign_id)
+    try:
+        campaigns.approve_send(campaign_id=campaign_id, user=request.user)
+    except campaigns.CampaignError as exc:
+        return _detail(request, campaign_id, error=str(exc), status=409)
+    return redirect("crm_campana", campaign_id=campaign_id)
+
+
+@require_GET
+@staff_required
+def campana_destinatario(request, campaign_id: int, recipient_id: int):
+    recipient = get_object_or_404(
+        CampaignRecipient.objects.select_related("campaign", "cliente", "proposal"),
+        pk=recipient_id,
+        campaign_id=campaign_id,
+    )
+    if recipient.proposal is None:
+        raise Http404("Este cliente no tiene propuesta en la campaña.")
+    # The stored HTML comes from a generator (possibly an AI model): show it sanitised, never as trusted markup.
+    html = nh3.clean(recipient.proposal.email_body.replace(UNSUBSCRIBE_MARKER, "#"))
+    context = {"nav": "campanas", "recipient": recipient, "proposal": recipient.proposal, "html": html}
+    return render(request, "crm/campanas_propuesta.html", context)
+
+
+@require_POST
+@staff_required
+def campana_descartar(request, campaign_id: int, recipient_id: int):
+    get_object_or_404(CampaignRecipient, pk=recipient_id, campaign_id=campaign_id)
+    try:
+        campaigns.drop_recipient(campaign_id=campaign_id, recipient_id=recipient_id)
+    except campaigns.CampaignError as exc:
+        return _detail(request, campaign_id, error=str(exc), status=409)
+    return redirect("crm_campana", campaign_id=campaign_id)
