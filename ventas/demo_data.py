@@ -16,7 +16,6 @@ old history (the proposal engine must never recommend them).
 
 import dataclasses
 import datetime
-import io
 import logging
 import math
 import random
@@ -30,6 +29,7 @@ from django.db import connection, transaction
 from django.db.models import ProtectedError, RestrictedError
 from django.utils import timezone
 
+from ventas.importing.writers import HISTORY_FIELDS, copy_rows
 from ventas.models import CategoriaProducto, CategoriaServicio, Cliente, Producto, ServiceHistory, Servicio
 from ventas.normalize import normalize_phone, rut_check_digit, search_key, season_of
 
@@ -579,31 +579,16 @@ def reset_demo_data() -> None:
         logger.info("Demo catalogue kept, other records refer to it: %s", error)
 
 
-_HISTORY_COLUMNS = (
-    "cliente_id",
-    "reserva_id",
-    "service_type",
-    "service_name",
-    "service_date",
-    "quantity",
-    "price_paid",
-    "season",
-    "year",
-)
-
-
 def _insert_history(rows: list[tuple]) -> None:
-    """Insert history tuples (in `_HISTORY_COLUMNS` order): COPY on PostgreSQL, executemany elsewhere."""
+    """Insert history tuples (in `HISTORY_FIELDS` order): COPY on PostgreSQL, executemany elsewhere."""
     table = ServiceHistory._meta.db_table
-    columns = ", ".join(_HISTORY_COLUMNS)
+    if connection.vendor == "postgresql":
+        copy_rows(table, HISTORY_FIELDS, rows)
+        return
+    columns = ", ".join(HISTORY_FIELDS)
+    placeholders = ", ".join(["%s"] * len(HISTORY_FIELDS))
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql" and hasattr(cursor.cursor, "copy_expert"):
-            # Demo values never contain tabs, newlines or backslashes, so plain text format needs no escaping.
-            text = "".join("\t".join(map(str, row)) + "\n" for row in rows)
-            cursor.cursor.copy_expert(f"COPY {table} ({columns}) FROM STDIN", io.StringIO(text))
-        else:
-            placeholders = ", ".join(["%s"] * len(_HISTORY_COLUMNS))
-            cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", rows)  # noqa: S608
+        cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", rows)  # noqa: S608
 
 
 def load_demo_data(

@@ -50,7 +50,8 @@ def _copy_line(row: tuple) -> str:
     )
 
 
-def _copy(table: str, columns: Sequence[str], rows: Iterable[tuple]) -> None:
+def copy_rows(table: str, columns: Sequence[str], rows: Iterable[tuple]) -> None:
+    """Bulk-load tuples into `table` with PostgreSQL's COPY (values escaped for its text format)."""
     buffer = io.StringIO()
     for row in rows:
         buffer.write(_copy_line(row))
@@ -71,11 +72,11 @@ class PostgresHistoryWriter(HistoryWriter):
             ids = [row[0] for row in cursor.fetchall()]
         if None in ids:  # a legacy table without a sequence behind its id: let the database assign them
             return super().insert_history(rows)
-        _copy(table, ("id", *HISTORY_FIELDS), ((pk, *row) for pk, row in zip(ids, rows, strict=True)))
+        copy_rows(table, ("id", *HISTORY_FIELDS), ((pk, *row) for pk, row in zip(ids, rows, strict=True)))
         return ids
 
     def insert_keys(self, rows: Iterable[tuple]) -> None:
-        _copy(ImportedRow._meta.db_table, KEY_FIELDS, rows)
+        copy_rows(ImportedRow._meta.db_table, KEY_FIELDS, rows)
 
 
 def history_writer() -> HistoryWriter:
