@@ -14,6 +14,9 @@ os.environ.setdefault("DEBUG", "true")
 os.environ.setdefault("SECRET_KEY", "tests-only-insecure-secret-key")
 os.environ.setdefault("TASKS_BACKEND", "django_tasks.backends.immediate.ImmediateBackend")
 
+# Password of the `staff_user` fixture (a throw-away test credential).
+STAFF_PASSWORD = "clave-segura-123"  # noqa: S105
+
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
@@ -44,7 +47,7 @@ def _fast_password_hashing(settings):
 
 @pytest.fixture
 def staff_user(django_user_model):
-    return django_user_model.objects.create_user(username="staff", password="clave-segura-123", is_staff=True)
+    return django_user_model.objects.create_user(username="staff", password=STAFF_PASSWORD, is_staff=True)
 
 
 @pytest.fixture

@@ -1,6 +1,8 @@
 import pytest
 from django.urls import reverse
 
+from aremko.pytest_plugin import STAFF_PASSWORD
+
 pytestmark = pytest.mark.django_db
 
 
@@ -23,6 +25,6 @@ def test_anonymous_users_are_sent_to_login(client):
 
 
 def test_login_with_good_credentials_opens_the_crm(client, staff_user):
-    response = client.post(reverse("login"), {"username": "staff", "password": "clave-segura-123"})
+    response = client.post(reverse("login"), {"username": "staff", "password": STAFF_PASSWORD})
     assert response.status_code == 302
     assert response["Location"] == reverse("crm_dashboard")
