@@ -132,6 +132,7 @@ def recorded_commands(monkeypatch):
         return None
 
     monkeypatch.setattr(demo_command, "call_command", fake_call_command)
+    monkeypatch.setattr(demo_command, "start_task_worker", lambda: calls.append(("db_worker", (), {})))
     return calls
 
 
@@ -143,7 +144,7 @@ def test_demo_serves_on_the_given_address_without_reloader(settings, recorded_co
     output = run("demo", "--addrport", "127.0.0.1:8123")
 
     names = [name for name, _, _ in recorded_commands]
-    assert names == ["migrate", "runserver"]
+    assert names == ["migrate", "db_worker", "runserver"]
     assert recorded_commands[-1][1:] == (("127.0.0.1:8123",), {"use_reloader": False})
     assert "http://127.0.0.1:8123/ventas/crm/" in output
 

@@ -1,6 +1,8 @@
 """One command from a fresh clone to a running CRM with demo data and a staff user to log in with."""
 
 import secrets
+import subprocess
+import sys
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -8,6 +10,13 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from ventas import demo_data
+
+
+def start_task_worker() -> subprocess.Popen | None:
+    """Run `db_worker` beside the development server, so campaigns progress without a second terminal."""
+    if not settings.TASKS["default"]["BACKEND"].startswith("django_tasks_db"):
+        return None
+    return subprocess.Popen([sys.executable, str(settings.BASE_DIR / "manage.py"), "db_worker"])  # noqa: S603
 
 
 class Command(BaseCommand):
@@ -39,7 +48,15 @@ class Command(BaseCommand):
             self.style.SUCCESS(f"Entre en http://{addrport}/ventas/crm/ con usuario «{username}» y clave {shown}")
         )
         if not no_serve:
-            call_command("runserver", addrport, use_reloader=False)
+            worker = start_task_worker()
+            if worker:
+                self.stdout.write("Worker de tareas en segundo plano iniciado (campañas).")
+            try:
+                call_command("runserver", addrport, use_reloader=False)
+            finally:
+                if worker:
+                    worker.terminate()
+                    worker.wait(timeout=10)
 
     def _demo_user(self) -> tuple[str, str]:
         """Create or reset the staff superuser DEMO_USER; its password is DEMO_PASSWORD or a new random one."""
