@@ -36,9 +36,9 @@ class Command(BaseCommand):
             .values_list("pk", flat=True)[: max(customers - customers // 10, 1)]
         )
         without = list(
-            Cliente.objects.filter(historial_servicios__isnull=True).order_by("pk").values_list("pk", flat=True)[
-                : customers // 10
-            ]
+            Cliente.objects.filter(historial_servicios__isnull=True)
+            .order_by("pk")
+            .values_list("pk", flat=True)[: customers // 10]
         )
         ids = with_history + without
         if not ids:
