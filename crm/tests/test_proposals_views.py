@@ -201,6 +201,7 @@ def test_the_email_frame_is_served_with_a_locked_down_policy(staff_client, custo
     assert "default-src 'none'" in policy
     assert "sandbox" in policy
     assert "script-src" not in policy
+    assert response["X-Frame-Options"] == "SAMEORIGIN"  # framed by the preview page, never by other sites
     body = response.content.decode()
     assert UNSUBSCRIBE_MARKER not in body
     assert 'href="#"' in body

@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_POST
 
 from crm.models import Proposal
@@ -152,6 +153,7 @@ EMAIL_POLICY = {
 
 @require_GET
 @staff_required
+@xframe_options_sameorigin  # older browsers ignore CSP frame-ancestors; the preview page frames this view
 @csp(EMAIL_POLICY)
 def propuesta_email(request, proposal_id: int):
     proposal = get_object_or_404(Proposal.objects.only("email_body"), pk=proposal_id)
