@@ -77,6 +77,9 @@ def test_staff_generate_a_proposal_from_the_profile_and_see_it(live_server, brow
     assert "$" in page.locator(".propuesta-precio").first.inner_text()
     assert "ARK-" in page.locator(".propuesta-oferta").inner_text()
     assert button.is_enabled()
+    # The send panel now offers exactly the proposal on screen.
+    offer_code = page.locator(".propuesta-oferta").inner_text().split("ARK-")[1][:8]
+    assert f"ARK-{offer_code}" in page.locator(".envio-descripcion").inner_text()
     frame = page.frame_locator("iframe.propuesta-email")
     frame.get_by_text("Hola Catalina").wait_for(timeout=10_000)
     assert csp_errors == []

@@ -110,7 +110,7 @@ def test_the_rate_limit_answers_429_after_the_configured_number(staff_client, cu
 
     assert statuses == [200, 200, 429]
     last = staff_client.post(generate_url(customer.pk), **JSON)
-    assert "espere" in last.json()["error"]
+    assert "espera" in last.json()["error"]
     assert int(last["Retry-After"]) <= 60
     assert Proposal.objects.count() == 2
 

@@ -45,7 +45,7 @@ def staff_json(view):
     @wraps(view)
     def wrapper(request, *args, **kwargs):
         if not request.user.is_authenticated:
-            return JsonResponse({"ok": False, "error": "Su sesión expiró: vuelva a iniciar sesión."}, status=401)
+            return JsonResponse({"ok": False, "error": "Tu sesión expiró: vuelve a iniciar sesión."}, status=401)
         if not request.user.is_staff:
             return JsonResponse(
                 {"ok": False, "error": "Solo el personal de Aremko puede generar propuestas."}, status=403
@@ -84,7 +84,7 @@ def proposal_json(proposal: Proposal) -> dict:
 def generar_propuesta(request, cliente_id: int):
     limit = proposal_rate_limit(request.user)
     if not limit.allowed:
-        message = f"Demasiadas propuestas seguidas: espere {limit.retry_after} segundos e intente de nuevo."
+        message = f"Demasiadas propuestas seguidas: espera {limit.retry_after} segundos e inténtalo de nuevo."
         return _error(request, 429, message, cliente_id, Retry_After=str(limit.retry_after))
     cliente = Cliente.objects.filter(pk=cliente_id).first()
     if cliente is None:

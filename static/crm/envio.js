@@ -53,6 +53,17 @@
   document.querySelectorAll("form[data-envio]").forEach(function (form) {
     var button = form.querySelector("button[type=submit]");
     var output = form.querySelector(".envio-resultado");
+    // A proposal generated on this page becomes the one to send.
+    document.addEventListener("propuesta:generada", function (event) {
+      var proposal = event.detail;
+      form.querySelector("input[name=proposal_id]").value = proposal.proposal_id;
+      form.querySelector(".envio-descripcion").textContent =
+        "Se enviará la propuesta recién generada (" + proposal.offer.code + "): «" + proposal.email_subject + "».";
+      output.className = "envio-resultado";
+      output.textContent = "";
+      button.disabled = false;
+      button.textContent = "Enviar por email";
+    });
     form.addEventListener("submit", function (event) {
       event.preventDefault();
       button.disabled = true;

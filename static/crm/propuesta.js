@@ -4,12 +4,12 @@
   "use strict";
 
   var ERRORS = {
-    401: "Su sesión expiró: vuelva a iniciar sesión.",
-    403: "No tiene permiso o la sesión expiró: recargue la página e intente de nuevo.",
+    401: "Tu sesión expiró: vuelve a iniciar sesión.",
+    403: "No tienes permiso o la sesión expiró: recarga la página e inténtalo de nuevo.",
     404: "El cliente no existe.",
-    429: "Demasiadas propuestas seguidas: espere un minuto e intente de nuevo.",
-    502: "El motor de propuestas respondió con un error. Intente de nuevo en unos minutos.",
-    504: "El motor de propuestas no respondió a tiempo. Intente de nuevo en unos minutos."
+    429: "Demasiadas propuestas seguidas: espera un minuto e inténtalo de nuevo.",
+    502: "El motor de propuestas respondió con un error. Inténtalo de nuevo en unos minutos.",
+    504: "El motor de propuestas no respondió a tiempo. Inténtalo de nuevo en unos minutos."
   };
   var INSIGHT_LABELS = { segment: "Segmento", behaviour: "Comportamiento", preferences: "Preferencias" };
 
@@ -93,6 +93,8 @@
       result.hidden = false;
       status.textContent = "Propuesta generada.";
       result.focus();
+      // The "Enviar por email" panel listens for this to send the proposal just shown.
+      document.dispatchEvent(new CustomEvent("propuesta:generada", { detail: data }));
     }
 
     form.addEventListener("submit", function (event) {
@@ -121,7 +123,7 @@
           }
         })
         .catch(function () {
-          fail("No se pudo conectar con el servidor. Revise su conexión e intente de nuevo.");
+          fail("No se pudo conectar con el servidor. Revisa tu conexión e inténtalo de nuevo.");
         })
         .finally(function () {
           busy(false);

@@ -218,11 +218,11 @@ class AnthropicBackend:
             )
         except anthropic.APITimeoutError as error:
             logger.warning("anthropic timeout: %s", error)
-            raise ProposalTimeout("Claude no respondió a tiempo. Intente de nuevo en unos minutos.") from error
+            raise ProposalTimeout("Claude no respondió a tiempo. Inténtalo de nuevo en unos minutos.") from error
         except anthropic.APIStatusError as error:
             logger.warning("anthropic HTTP %s: %s", error.status_code, error)
             raise ProposalBackendError(
-                f"Claude respondió con un error ({error.status_code}). Intente de nuevo más tarde.",
+                f"Claude respondió con un error ({error.status_code}). Inténtalo de nuevo más tarde.",
                 detail=str(error),
             ) from error
         except (anthropic.APIError, ValueError) as error:  # connection errors, unparseable responses
