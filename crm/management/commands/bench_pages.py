@@ -34,7 +34,7 @@ class Command(BaseCommand):
         top = annotate_rfm(Cliente.objects.order_by()).order_by("-monetary", "pk").values("pk", "nombre", "telefono")
         top = top.first()
         if top is None:
-            raise CommandError("No hay clientes: cargue datos primero (python manage.py load_demo_data).")
+            raise CommandError("No hay clientes: carga datos primero (python manage.py load_demo_data).")
         name_query = top["nombre"].split()[-1][:12]
         phone = top["telefono"] or Cliente.objects.exclude(telefono=None).values_list("telefono", flat=True).first()
         phone_query = (phone or "+56912345678")[-9:]  # typed the local way: 9 digits

@@ -42,7 +42,7 @@ class Command(BaseCommand):
         )
         ids = with_history + without
         if not ids:
-            raise CommandError("No hay clientes: cargue datos primero (python manage.py load_demo_data).")
+            raise CommandError("No hay clientes: carga datos primero (python manage.py load_demo_data).")
         timings = []
         try:
             with transaction.atomic():

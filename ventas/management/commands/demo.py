@@ -45,7 +45,7 @@ class Command(BaseCommand):
         # A configured password is not echoed; a generated one must be, or nobody could log in.
         shown = "la definida en DEMO_PASSWORD" if settings.DEMO_PASSWORD else f"«{password}»"
         self.stdout.write(
-            self.style.SUCCESS(f"Entre en http://{addrport}/ventas/crm/ con usuario «{username}» y clave {shown}")
+            self.style.SUCCESS(f"Entra en http://{addrport}/ventas/crm/ con usuario «{username}» y clave {shown}")
         )
         if not no_serve:
             worker = start_task_worker()
