@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.utils.html import format_html
 
 from crm.models import Proposal
-from crm.services.rfm import SEGMENTS
+from crm.services.rfm import SEGMENTS, segment_label
 
 
 class SegmentFilter(admin.SimpleListFilter):
@@ -78,8 +78,7 @@ class ProposalAdmin(admin.ModelAdmin):
 
     @admin.display(description="segmento", ordering="segment")
     def segment_label(self, obj):
-        segment = SEGMENTS.get(obj.segment)
-        return segment.label if segment else obj.segment
+        return segment_label(obj.segment)
 
     @admin.display(description="perfil del cliente")
     def profile_json(self, obj):

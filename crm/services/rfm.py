@@ -70,6 +70,12 @@ SEGMENTS: dict[str, Segment] = {
 }
 
 
+def segment_label(key: str) -> str:
+    """ "at_risk" -> "En riesgo"; unknown keys (e.g. from an older version) are shown as they are."""
+    segment = SEGMENTS.get(key)
+    return segment.label if segment else key
+
+
 def get_segment(key: str) -> Segment:
     """The segment with this key; KeyError for unknown keys."""
     return SEGMENTS[key]

@@ -2,8 +2,7 @@
 
 from django import template
 
-from crm.services import mail
-from crm.services.rfm import SEGMENTS
+from crm.services import mail, rfm
 
 register = template.Library()
 
@@ -14,8 +13,4 @@ def send_panel(cliente):
     return mail.send_panel(cliente)
 
 
-@register.filter
-def segment_label(key: str) -> str:
-    """ "at_risk" -> "En riesgo"; unknown keys are shown as they are."""
-    segment = SEGMENTS.get(key)
-    return segment.label if segment else key
+register.filter("segment_label", rfm.segment_label)

@@ -1,6 +1,5 @@
 """Campaign pages: choose a segment, preview, start, review, approve and watch the progress."""
 
-import nh3
 from django import forms
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -9,7 +8,7 @@ from django.views.decorators.http import require_GET, require_POST
 from crm.models import Campaign, CampaignRecipient
 from crm.services import campaigns
 from crm.services.pagination import paginate
-from crm.services.proposals.schema import UNSUBSCRIBE_MARKER
+from crm.services.proposals.schema import UNSUBSCRIBE_MARKER, sanitize_html
 from crm.services.rfm import SEGMENTS
 from crm.views.access import staff_required
 
@@ -159,7 +158,7 @@ def campana_destinatario(request, campaign_id: int, recipient_id: int):
     if recipient.proposal is None:
         raise Http404("Este cliente no tiene propuesta en la campaña.")
     # The stored HTML comes from a generator (possibly an AI model): show it sanitised, never as trusted markup.
-    html = nh3.clean(recipient.proposal.email_body.replace(UNSUBSCRIBE_MARKER, "#"))
+    html = sanitize_html(recipient.proposal.email_body.replace(UNSUBSCRIBE_MARKER, "#"))
     context = {"nav": "campanas", "recipient": recipient, "proposal": recipient.proposal, "html": html}
     return render(request, "crm/campanas_propuesta.html", context)
 

@@ -15,7 +15,6 @@ from django.views.decorators.http import require_GET, require_POST
 from crm.models import Proposal
 from crm.services.proposals import UNSUBSCRIBE_MARKER, ProposalError, generate_proposal
 from crm.services.ratelimit import proposal_rate_limit
-from crm.services.rfm import SEGMENTS
 from crm.views.access import staff_required
 from ventas.formatting import format_clp, format_date
 from ventas.models import Cliente
@@ -124,8 +123,6 @@ def propuesta_preview(request, cliente_id: int):
             "recommendations",
         )[:50]
     )
-    for item in history:
-        item.segment_label = SEGMENTS[item.segment].label if item.segment in SEGMENTS else item.segment
     selected = request.GET.get("propuesta", "")
     proposal = next((item for item in history if str(item.pk) == selected), history[0] if history else None)
     context = {
