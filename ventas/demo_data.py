@@ -170,6 +170,56 @@ RETIRED_BEFORE_DAYS = 700  # discontinued services only appear in history older 
 
 
 @dataclasses.dataclass(frozen=True)
+class Profile:
+    """How personal the customers' choices are; the sizes and everything else stay the same.
+
+    Within a category a visit takes one of the customer's favourites with their own probability (`loyalty`, drawn
+    from Beta(a, b); occasional customers from their own Beta), otherwise a service drawn by popularity
+    (exponential over the catalogue order with `popularity_rate`: higher is more concentrated). `routine` is the
+    share of visits of the customer's usual kind (tub, massage, cabin); `pairs` the Beta of the customer's
+    propensity to book a massage with a tub visit (couples and groups), and vice versa.
+    """
+
+    regular_loyalty: tuple[float, float]
+    occasional_loyalty: tuple[float, float]
+    routine: float
+    popularity_rate: float
+    favourite_rate: float  # how spread favourites are over a category (lower: more personal, less popular)
+    pairs: tuple[float, float]
+
+
+PROFILES = {
+    # Customers have their habits: a regular repeats a favourite three visits out of four, favourites spread over
+    # the whole catalogue, some couples always add a massage to the tub. Occasional customers follow popularity.
+    "default": Profile(
+        regular_loyalty=(6.0, 2.0),
+        occasional_loyalty=(1.2, 2.5),
+        routine=0.75,
+        popularity_rate=0.55,
+        favourite_rate=0.2,
+        pairs=(0.7, 1.1),
+    ),
+    # Everybody books what everybody books: weak habits, favourites close to the popular ones.
+    "popular": Profile(
+        regular_loyalty=(1.0, 6.0),
+        occasional_loyalty=(0.5, 8.0),
+        routine=0.5,
+        popularity_rate=0.9,
+        favourite_rate=0.9,
+        pairs=(6.0, 10.0),
+    ),
+}
+DEFAULT_PROFILE = "default"
+
+
+class _Habits(NamedTuple):
+    kind: str  # the customer's usual kind of visit
+    loyalty: float
+    favourites: dict[str, tuple[DemoService, DemoService]]  # per category: first and second favourite
+    pairs: float
+
+
+@dataclasses.dataclass(frozen=True)
 class DemoSize:
     clients: int
     clients_with_history: int
@@ -262,10 +312,11 @@ def _coprime_multiplier(rng: random.Random, modulus: int) -> int:
 class _Plan:
     """Seed-wide decisions: who has history (an affine permutation of positions) and unique phone/RUT numbers."""
 
-    def __init__(self, seed: int, size: DemoSize):
+    def __init__(self, seed: int, size: DemoSize, profile: Profile):
         rng = random.Random(f"aremko-demo:{seed}")
         self.seed = seed
         self.size = size
+        self.profile = profile
         self.rank_a = _coprime_multiplier(rng, size.clients)
         self.rank_b = rng.randrange(size.clients)
         self.phone_a = _coprime_multiplier(rng, 10**8)
@@ -343,8 +394,8 @@ def _between(rng: random.Random, low: int, high: int) -> int:
     return low + int(rng.random() * (high - low + 1))
 
 
-def _visit_offset(rng: random.Random, low: int, high: int, profile: str, today: datetime.date) -> int:
-    weights = _MONTH_WEIGHTS[profile]
+def _visit_offset(rng: random.Random, low: int, high: int, kind: str, today: datetime.date) -> int:
+    weights = _MONTH_WEIGHTS[kind]
     placeholder = settings.HISTORY_PLACEHOLDER_DATE
     while True:
         offset = _between(rng, low, high)
@@ -363,44 +414,67 @@ def _price(rng: random.Random, service: DemoService, quantity: int, offset: int)
     return round(unit * quantity / 100) * 100
 
 
-def _pick(rng: random.Random, category: str, offset: int) -> DemoService:
+def _popular(rng: random.Random, category: str, rate: float) -> DemoService:
+    """A service drawn by popularity: the catalogue order is the popularity order."""
+    options = _SERVICES_BY_CATEGORY[category]
+    return options[min(int(rng.expovariate(rate)), len(options) - 1)]
+
+
+def _habits(rng: random.Random, profile: Profile, tourist: bool) -> _Habits:
+    kind = rng.choices((TINAS, MASAJES, CABANAS), cum_weights=(40, 65, 100) if tourist else (55, 87, 100))[0]
+    loyalty = rng.betavariate(*(profile.occasional_loyalty if tourist else profile.regular_loyalty))
+    favourites = {}
+    for category, options in _SERVICES_BY_CATEGORY.items():
+        first = _popular(rng, category, profile.favourite_rate)
+        second = first if len(options) == 1 else rng.choice([s for s in options if s is not first])
+        favourites[category] = (first, second)
+    return _Habits(kind, loyalty, favourites, rng.betavariate(*profile.pairs))
+
+
+def _pick(rng: random.Random, category: str, offset: int, habits: _Habits, profile: Profile) -> DemoService:
     retired = _RETIRED.get(category)
     if retired and offset > RETIRED_BEFORE_DAYS and rng.random() < 0.18:
         return retired
-    options = _SERVICES_BY_CATEGORY[category]
-    # Each customer has favourites: the first options are the most booked.
-    return options[min(int(rng.expovariate(0.55)), len(options) - 1)]
+    if rng.random() < habits.loyalty:
+        first, second = habits.favourites[category]
+        return first if rng.random() < 0.75 else second
+    return _popular(rng, category, profile.popularity_rate)
 
 
 def _visit(
-    rng: random.Random, profile: str, offset: int, day: datetime.date, tourist: bool
+    rng: random.Random, kind: str, offset: int, day: datetime.date, tourist: bool, habits: _Habits, profile: Profile
 ) -> list[tuple[DemoService, int]]:
     """Services booked together on one day, with quantities (people, or nights for cabins).
 
     Tourists (few visits, cabin guests) stay longer: they are the big one-off spenders ("Hibernating" later).
+    Couples and groups add a massage to their tub (or a tub to their massage) with their own propensity.
     """
     winter = day.month in (5, 6, 7, 8, 9)
     people = rng.choices((2, 3, 4, 5), cum_weights=(60, 78, 92, 100))[0]
     lines: list[tuple[DemoService, int]] = []
-    if profile == CABANAS:
+
+    def pick(category: str) -> DemoService:
+        return _pick(rng, category, offset, habits, profile)
+
+    if kind == CABANAS:
         nights = rng.choices((1, 2, 3), cum_weights=(10, 50, 100) if tourist else (55, 88, 100))[0]
-        lines.append((_pick(rng, CABANAS, offset), nights))
+        lines.append((pick(CABANAS), nights))
         if rng.random() < 0.6:
-            lines.append((_pick(rng, TINAS, offset), people))
+            lines.append((pick(TINAS), people))
         if rng.random() < 0.25:
-            lines.append((_pick(rng, AMBIENTACIONES, offset), 1))
-        if rng.random() < 0.2:
-            lines.append((_pick(rng, MASAJES, offset), rng.choice((1, 2))))
-    elif profile == TINAS:
-        lines.append((_pick(rng, TINAS, offset), people))
-        if rng.random() < (0.4 if winter else 0.3):
-            lines.append((_pick(rng, MASAJES, offset), rng.choice((1, 1, 2))))
+            lines.append((pick(AMBIENTACIONES), 1))
+        if rng.random() < 0.5 * habits.pairs:
+            lines.append((pick(MASAJES), rng.choice((1, 2))))
+    elif kind == TINAS:
+        lines.append((pick(TINAS), people))
+        if rng.random() < habits.pairs + (0.08 if winter else 0):
+            lines.append((pick(MASAJES), rng.choice((1, 1, 2))))
         if rng.random() < 0.06:
-            lines.append((_pick(rng, AMBIENTACIONES, offset), 1))
+            lines.append((pick(AMBIENTACIONES), 1))
     else:
-        lines.append((_pick(rng, MASAJES, offset), 1))
-        if rng.random() < (0.3 if winter else 0.15):
-            lines.append((_pick(rng, TINAS, offset), rng.choice((2, 2, 3))))
+        lines.append((pick(MASAJES), 1))
+        if rng.random() < 0.6 * habits.pairs + (0.1 if winter else 0):
+            lines.append((pick(TINAS), rng.choice((2, 2, 3))))
     return lines
 
 
@@ -415,9 +489,11 @@ def _recency(rng: random.Random, rows: int) -> int:
     return _between(rng, 181, HISTORY_DAYS - 30)
 
 
-def _history(rng: random.Random, rows: int, position: int, today: datetime.date) -> list[DemoHistoryRow]:
+def _history(
+    rng: random.Random, rows: int, position: int, today: datetime.date, profile: Profile
+) -> list[DemoHistoryRow]:
     tourist = rows < 5
-    profile = rng.choices((TINAS, MASAJES, CABANAS), cum_weights=(40, 65, 100) if tourist else (55, 87, 100))[0]
+    habits = _habits(rng, profile, tourist)
     last = _recency(rng, rows)
     # Heavier customers have been coming for longer.
     span = min(HISTORY_DAYS - last, int(rng.uniform(60, 400) + rows * rng.uniform(15, 60)))
@@ -426,11 +502,14 @@ def _history(rng: random.Random, rows: int, position: int, today: datetime.date)
     visit = 0
     while len(result) < rows:
         # Mostly the customer's usual kind of visit, sometimes another one.
-        kind = profile if rng.random() < 0.7 else rng.choices((TINAS, MASAJES, CABANAS), cum_weights=(55, 90, 100))[0]
+        if rng.random() < profile.routine:
+            kind = habits.kind
+        else:
+            kind = rng.choices((TINAS, MASAJES, CABANAS), cum_weights=(55, 90, 100))[0]
         offset = last if visit == 0 else _visit_offset(rng, last, first, kind, today)
         day = today - datetime.timedelta(days=offset)
         reserva = f"DEMO-{position:06d}-{visit:03d}"
-        for service, quantity in _visit(rng, kind, offset, day, tourist)[: rows - len(result)]:
+        for service, quantity in _visit(rng, kind, offset, day, tourist, habits, profile)[: rows - len(result)]:
             result.append(
                 DemoHistoryRow(
                     reserva_id=reserva,
@@ -464,7 +543,7 @@ def _client(plan: _Plan, position: int, today: datetime.date) -> DemoClient:
         documento = f"{number}-{rut_check_digit(number)}"
 
     rank = plan.history_rank(position)
-    history = _history(rng, plan.counts.rows_for(rank), position, today) if rank is not None else []
+    history = _history(rng, plan.counts.rows_for(rank), position, today, plan.profile) if rank is not None else []
     if history:
         first_day = history[0].service_date - datetime.timedelta(days=rng.randint(0, 30))
     else:
@@ -489,11 +568,21 @@ def _client(plan: _Plan, position: int, today: datetime.date) -> DemoClient:
 
 
 def iter_client_chunks(
-    *, seed: int = DEFAULT_SEED, scale: float = 1.0, today: datetime.date, chunk_size: int = 500
+    *,
+    seed: int = DEFAULT_SEED,
+    scale: float = 1.0,
+    today: datetime.date,
+    chunk_size: int = 500,
+    profile: str = DEFAULT_PROFILE,
 ) -> Iterator[list[DemoClient]]:
-    """Yield the demo customers (with their history) in position order, `chunk_size` at a time."""
+    """Yield the demo customers (with their history) in position order, `chunk_size` at a time.
+
+    `profile` is a key of `PROFILES`; it shapes the choices in the history, never the customers or the sizes.
+    """
     size = demo_size(scale)
-    plan = _Plan(seed, size)
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}: use one of {', '.join(PROFILES)}")
+    plan = _Plan(seed, size, PROFILES[profile])
     for start in range(0, size.clients, chunk_size):
         yield [_client(plan, position, today) for position in range(start, min(start + chunk_size, size.clients))]
 
@@ -598,6 +687,7 @@ def load_demo_data(
     today: datetime.date | None = None,
     progress: Callable[[int, int, int], None] | None = None,
     chunk_size: int | None = None,
+    profile: str = DEFAULT_PROFILE,
 ) -> LoadResult:
     """Insert the catalogue and the demo customers with their history; returns counts, total CLP and duration.
 
@@ -614,7 +704,8 @@ def load_demo_data(
     load_catalogue()
     clients_done = rows_done = with_history = 0
     total_paid = 0
-    for chunk in iter_client_chunks(seed=seed, scale=scale, today=today, chunk_size=chunk_size):
+    chunks = iter_client_chunks(seed=seed, scale=scale, today=today, chunk_size=chunk_size, profile=profile)
+    for chunk in chunks:
         with transaction.atomic():
             if connection.vendor == "postgresql":
                 # Demo data can be reloaded after a crash: no need to wait for each chunk's WAL flush.

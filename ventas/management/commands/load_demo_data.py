@@ -21,10 +21,16 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=demo_data.DEFAULT_SEED, help="semilla (mismo resultado)")
         parser.add_argument("--scale", type=float, default=1.0, help="factor de tamaño (1 = 3.053 clientes)")
         parser.add_argument(
+            "--profile",
+            default=demo_data.DEFAULT_PROFILE,
+            choices=list(demo_data.PROFILES),
+            help="forma del historial: default (hábitos personales) o popular (todos eligen lo más popular)",
+        )
+        parser.add_argument(
             "--reset", action="store_true", help="borra antes clientes, historial y catálogo existentes"
         )
 
-    def handle(self, *args, seed, scale, reset, **options):
+    def handle(self, *args, seed, scale, profile, reset, **options):
         if not (math.isfinite(scale) and 0 < scale <= MAX_SCALE):
             raise CommandError(f"--scale debe ser un número mayor que 0 y como máximo {MAX_SCALE}.")
         try:
@@ -43,10 +49,11 @@ class Command(BaseCommand):
 
         self.stdout.write(
             f"Cargando {format_number(size.clients)} clientes ({format_number(size.clients_with_history)} con "
-            f"historial) y {format_number(size.history_rows)} servicios (semilla {seed}, escala {scale:g})."
+            f"historial) y {format_number(size.history_rows)} servicios (semilla {seed}, escala {scale:g}, "
+            f"perfil {profile})."
         )
         self._last_step = -1
-        result = demo_data.load_demo_data(seed=seed, scale=scale, progress=self._progress)
+        result = demo_data.load_demo_data(seed=seed, scale=scale, profile=profile, progress=self._progress)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Listo: {format_number(result.clients)} clientes, {format_number(result.clients_with_history)} con "
