@@ -1,12 +1,14 @@
 """The demo data generator and loader (`ventas.demo_data`): exact sizes, determinism and realism."""
 
 import datetime
+import io
 import re
 from collections import Counter
 from decimal import Decimal
 
 import pytest
 from django.conf import settings
+from django.core.management import call_command
 from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
 
@@ -17,8 +19,9 @@ from ventas.normalize import normalize_rut, season_of
 TODAY = datetime.date(2026, 11, 25)
 
 
-def generate(scale, *, seed=demo_data.DEFAULT_SEED, today=TODAY):
-    return [c for chunk in demo_data.iter_client_chunks(seed=seed, scale=scale, today=today) for c in chunk]
+def generate(scale, *, seed=demo_data.DEFAULT_SEED, today=TODAY, profile=demo_data.DEFAULT_PROFILE):
+    chunks = demo_data.iter_client_chunks(seed=seed, scale=scale, today=today, profile=profile)
+    return [c for chunk in chunks for c in chunk]
 
 
 def snapshot():
@@ -223,3 +226,72 @@ def test_scale_one_matches_the_real_aremko():
     segments = segment_counts(timezone.localdate())
     expected = {"vip", "champions", "loyal", "promising", "at_risk", "hibernating", "lost", "occasional"}
     assert set(segments) == expected, segments
+
+
+def next_visit_hits(profile, *, scale=0.5):
+    """Hit-rate@3 on each customer's first visit day after a cutoff: the 3 most popular services before the
+    cutoff vs. the customer's own 3 most frequent ones (the simple next-basket baselines)."""
+    clients = generate(scale, seed=11, profile=profile)
+    cutoff = TODAY - datetime.timedelta(days=365)
+    popular = Counter(row.service_name for c in clients for row in c.history if row.service_date < cutoff)
+    top = {name for name, _ in popular.most_common(3)}
+    customers = popularity = personal = 0
+    for client in clients:
+        before = Counter(row.service_name for row in client.history if row.service_date < cutoff)
+        after = [row for row in client.history if row.service_date >= cutoff]
+        if not before or not after:
+            continue
+        first_day = min(row.service_date for row in after)
+        taken = {row.service_name for row in after if row.service_date == first_day}
+        customers += 1
+        popularity += bool(taken & top)
+        personal += bool(taken & {name for name, _ in before.most_common(3)})
+    return popularity / customers, personal / customers
+
+
+def test_default_profile_customers_repeat_their_own_favourites():
+    popularity, personal = next_visit_hits("default")
+    assert personal > 1.3 * popularity
+
+
+def test_popular_profile_customers_follow_popularity():
+    popularity, personal = next_visit_hits("popular")
+    assert popularity > personal
+
+
+def test_profile_changes_choices_but_not_customers_nor_sizes():
+    default, popular = generate(0.05), generate(0.05, profile="popular")
+    assert [(c.nombre, c.email, len(c.history)) for c in default] == [
+        (c.nombre, c.email, len(c.history)) for c in popular
+    ]
+    assert [row.service_name for c in default for row in c.history] != [
+        row.service_name for c in popular for row in c.history
+    ]
+
+
+def test_unknown_profile_is_refused():
+    with pytest.raises(ValueError, match="profile"):
+        next(demo_data.iter_client_chunks(scale=0.01, today=TODAY, profile="nope"))
+
+
+def test_some_couples_almost_always_add_a_massage_to_their_tub():
+    shares = []
+    for client in generate(0.3):
+        visits = {}
+        for row in client.history:
+            visits.setdefault(row.reserva_id, set()).add(row.service_type)
+        tub_visits = [kinds for kinds in visits.values() if "Tinas" in kinds]
+        if len(tub_visits) >= 8:
+            shares.append(sum("Masajes" in kinds for kinds in tub_visits) / len(tub_visits))
+    assert shares
+    assert sum(share >= 0.7 for share in shares) >= 5
+    assert sum(share <= 0.2 for share in shares) >= 5
+
+
+@pytest.mark.django_db
+def test_load_demo_data_command_loads_the_popular_profile():
+    out = io.StringIO()
+    call_command("load_demo_data", "--scale", "0.01", "--profile", "popular", "--seed", "4", stdout=out)
+
+    assert "perfil popular" in out.getvalue()
+    assert ServiceHistory.objects.count() == demo_data.demo_size(0.01).history_rows
