@@ -8,10 +8,23 @@ Two halves:
   of its position, never a list of all customers.
 - the loader (`load_demo_data`, `reset_demo_data`): bulk inserts, one transaction per chunk.
 
-At scale 1 there are exactly 3,053 customers, 961 of them with history and 26,158 history rows (about
-CLP 1,250 million). Visit counts are long-tailed (one customer close to 400 services), tubs peak in the southern
-winter, tubs and massages are booked together under one `reserva_id`, and two discontinued services appear only in
-old history (the proposal engine must never recommend them).
+At scale 1 there are exactly 3,053 customers, 961 of them with history and 26,158 history rows (CLP 1,225
+million with the default profile, 1,252 million with `popular`; the sizes do not depend on the profile). Visit
+counts are long-tailed (one customer close to 400 services), tubs peak in the southern winter, tubs and massages
+are booked together under one `reserva_id`, and two discontinued services appear only in old history (the proposal
+engine must never recommend them).
+
+Personal behaviour, so that a recommender has something to learn and something to get wrong (`PROFILES`):
+each customer has a usual kind of visit, a first and a second favourite service per category and their own
+probability of taking a favourite rather than what is popular (regulars usually do, the long tail of occasional
+customers mostly follows popularity), and their own propensity to add a massage to a tub visit (some couples
+always do, others never). With the `popular` profile habits are weak and favourites close to the popular
+services, a second, differently shaped data set. On the default profile a customer's own three most frequent
+services hit their next visit about 1.6 times as often as the three most popular ones; on `popular` they hit less
+often than popularity.
+
+Loaded here into the database with the demo catalogue (staff demo); `ventas.importing.synthetic.write_demo_exports`
+writes the same history as the legacy system exports it (shared contacts, no catalogue) for the importer.
 """
 
 import dataclasses
