@@ -164,12 +164,12 @@ def write_history_export(
 
 FRONT_DESK_PHONE = "65 223 4567"  # Aremko's reception (invented): the phone of every walk-in
 AGENCY_EMAILS = (  # (email, share of agency-booked walk-ins)
-    ("reservas@turismo-lagos.example.com", 0.72),
-    ("ventas@sur-andino.example.net", 0.18),
+    ("reservas@turismo-lagos.example.com", 0.8),
+    ("ventas@sur-andino.example.net", 0.1),
     ("contacto@patagonia-viajes.example.org", 0.10),
 )
 WALK_IN_SHARE = 0.18  # customers with history who are not in the client export
-AGENCY_SHARE = 0.8  # walk-ins whose email column holds an agency's email
+AGENCY_SHARE = 0.85  # walk-ins whose email column holds an agency's email
 NOT_FOUND_SHARE = 0.05  # names the lookup did not find at all: #N/A in both contact columns
 WRONG_RUN_START = 0.7  # chance that a name starts a run of names missing from the contact sheet
 RUN_ALPHA = 1.15  # Pareto tail of a run's length: most runs are 2-6 names, a few are dozens
@@ -301,7 +301,8 @@ def write_demo_exports(
 
     seed = demo_data.DEFAULT_SEED if seed is None else seed
     profile = profile or demo_data.DEFAULT_PROFILE
-    rng = random.Random(f"aremko-export:{seed}:{profile}")
+    # Seeded without the profile: both profiles have the same people with the same contact columns.
+    rng = random.Random(f"aremko-export:{seed}")
     clients = [
         c for chunk in demo_data.iter_client_chunks(seed=seed, scale=scale, today=today, profile=profile) for c in chunk
     ]
