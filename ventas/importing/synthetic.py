@@ -18,7 +18,6 @@ Two generators:
 """
 
 import csv
-import dataclasses
 import datetime
 import random
 from dataclasses import dataclass
@@ -218,7 +217,8 @@ class _Person:
     name: str
     email: str
     phone: str  # as typed (raw), "" when none
-    walk_in: bool
+    walk_in: bool  # not in the client export: front-desk phone, maybe an agency's email
+    not_found: bool  # the lookup did not find the name: #N/A
 
 
 def _typed_phone(rng: random.Random, e164: str | None) -> str:
@@ -237,7 +237,8 @@ def _lookup_contacts(people: list[_Person], rng: random.Random, field: str, blan
     contact sheet, and then they all take the contact of the name that starts the run (which keeps its own).
     A run that starts on a person without that contact hands out the empty cell the lookup returned (`0`).
     """
-    ordered = sorted((p for p in people if not p.walk_in), key=lambda p: (search_key(p.name), p.position))
+    found = (p for p in people if not (p.walk_in or p.not_found))
+    ordered = sorted(found, key=lambda p: (search_key(p.name), p.position))
     cells: dict[int, str] = {}
     index = 0
     while index < len(ordered):
@@ -258,7 +259,9 @@ def _export_people(clients, rng: random.Random) -> list[_Person]:
     for client in clients:
         if client.history:
             walk_in = rng.random() < WALK_IN_SHARE
-            people.append(_Person(client.position, client.nombre, client.email, client.telefono or "", walk_in))
+            not_found = not walk_in and rng.random() < NOT_FOUND_SHARE
+            phone = _typed_phone(rng, client.telefono)
+            people.append(_Person(client.position, client.nombre, client.email, phone, walk_in, not_found))
     return people
 
 
@@ -308,10 +311,7 @@ def write_demo_exports(
     ]
     people = _export_people(clients, rng)
     by_position = {p.position: p for p in people}
-    typed = {p.position: _typed_phone(rng, p.phone) for p in people}
-    phones = _lookup_contacts(
-        [dataclasses.replace(p, phone=typed[p.position]) for p in people], rng, "phone", BLANK_CONTACTS
-    )
+    phones = _lookup_contacts(people, rng, "phone", BLANK_CONTACTS)
     emails = _lookup_contacts(people, rng, "email", BLANK_EMAILS)
     agencies = [email for email, _ in AGENCY_EMAILS]
     weights = [share for _, share in AGENCY_EMAILS]
@@ -320,16 +320,12 @@ def write_demo_exports(
             phones[person.position] = FRONT_DESK_PHONE
             agency = rng.random() < AGENCY_SHARE
             emails[person.position] = rng.choices(agencies, weights)[0] if agency else rng.choice(BLANK_EMAILS)
-        elif rng.random() < NOT_FOUND_SHARE:
+        elif person.not_found:
             phones[person.position] = emails[person.position] = "#N/A"
 
     # One line per service, in booking order; each reservation gets a number, as in the legacy system.
     rows = sorted(
-        (
-            (row.service_date, row.reserva_id, position, row)
-            for position, c in ((c.position, c) for c in clients)
-            for row in c.history
-        ),
+        ((row.service_date, row.reserva_id, c.position, row) for c in clients for row in c.history),
         key=lambda item: (item[0], item[1]),
     )
     stats = DemoExportStats(people_with_history=len(people), walk_ins=sum(p.walk_in for p in people))
