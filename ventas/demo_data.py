@@ -171,7 +171,7 @@ LIGHT_EXTRA = 3.4
 
 # Service prices: today's list price, less Chilean inflation for older visits, and occasional promotions.
 YEARLY_INFLATION = 0.055
-PRICE_LEVEL = 0.85  # calibrates the scale-1 total to about CLP 1,250 million
+PRICE_LEVEL = 0.85  # calibrates the scale-1 total to CLP 1,225-1,252 million (by profile)
 
 _NORMAL = NormalDist()
 _SERVICES_BY_CATEGORY = {

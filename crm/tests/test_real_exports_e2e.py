@@ -21,8 +21,9 @@ from django.utils import timezone
 
 from crm.services.proposals.service import generate_proposal
 from ventas.importing.parsers import ServiceCatalog
+from ventas.importing.synthetic import AGENCY_EMAILS, FRONT_DESK_PHONE
 from ventas.models import Cliente, ImportedRow, ImportRun, ServiceHistory, Servicio
-from ventas.normalize import search_key
+from ventas.normalize import normalize_phone, search_key
 
 SCALE = "0.15"  # 144 people with history, 3,924 lines: the whole path in well under 30 s
 SEED = "4"  # no two customers share a name at this scale: homonyms are not what this test is about
@@ -80,6 +81,9 @@ def test_no_customer_holds_the_history_of_several_names(imported):
     assert len(names) >= 100
     assert max(len(found) for found in names.values()) < 3
     assert max(len(found) for found in people.values()) < 3
+    # No proposal may go to the front desk or to the agency that booked the walk-ins.
+    assert not Cliente.objects.filter(telefono=normalize_phone(FRONT_DESK_PHONE)).exists()
+    assert not Cliente.objects.filter(email=AGENCY_EMAILS[0][0]).exists()
 
 
 def test_catalogue_is_learned_from_the_history(imported):
