@@ -220,3 +220,44 @@ class CustomerValue(models.Model):
 
     def __str__(self):
         return f"{self.cliente_id}: {self.expected_value_365d}"
+
+
+class DueBack(models.Model):
+    """A customer's usual rhythm in one service category (>= 3 real visit days in it), rebuilt by `due_back.refresh`.
+
+    `overdue_since` is the first day on which the customer is overdue: more than 25% past their usual gap.
+    """
+
+    cliente = models.ForeignKey("ventas.Cliente", verbose_name="cliente", on_delete=models.CASCADE, related_name="+")
+    category = models.CharField("categoría", max_length=100)
+    visit_days = models.PositiveIntegerField("días con visita")
+    usual_gap_days = models.FloatField("intervalo habitual (días)")
+    last_visit = models.DateField("última visita")
+    due_date = models.DateField("debería volver")
+    overdue_since = models.DateField("atrasado desde", db_index=True)
+
+    class Meta:
+        verbose_name = "regreso esperado"
+        verbose_name_plural = "regresos esperados"
+        ordering = ["cliente_id", "category"]
+        constraints = [models.UniqueConstraint(fields=["cliente", "category"], name="crm_dueback_once")]
+
+    def __str__(self):
+        return f"{self.cliente_id} · {self.category}: cada ~{self.usual_gap_days:.0f} días"
+
+
+class SegmentSnapshot(models.Model):
+    """Every customer's RFM segment as of the first day of a month (`month`), for segment movement."""
+
+    month = models.DateField("mes")
+    cliente = models.ForeignKey("ventas.Cliente", verbose_name="cliente", on_delete=models.CASCADE, related_name="+")
+    segment = models.CharField("segmento", max_length=20)
+
+    class Meta:
+        verbose_name = "foto de segmento"
+        verbose_name_plural = "fotos de segmentos"
+        constraints = [models.UniqueConstraint(fields=["month", "cliente"], name="crm_snapshot_once")]
+        indexes = [models.Index(fields=["month", "segment"], name="crm_snapshot_month_segment")]
+
+    def __str__(self):
+        return f"{self.month:%m-%Y} {self.cliente_id}: {self.segment}"
