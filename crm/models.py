@@ -170,3 +170,94 @@ class CampaignRecipient(models.Model):
 
     def __str__(self):
         return f"{self.campaign_id}/{self.cliente_id}: {self.status}"
+
+
+class CLVModel(models.Model):
+    """One fit of the lifetime-value models (BG/NBD for visits, Gamma-Gamma for spend) on this database.
+
+    `calibration_end` is set for a holdout check (`fit_clv --calibration-end`): such fits are kept for the record
+    but never serve the profile. Time unit of `bgnbd["alpha"]`: days.
+    """
+
+    fitted_at = models.DateTimeField("ajustado", auto_now_add=True, db_index=True)
+    calibration_end = models.DateField("fin de calibración", null=True, blank=True)
+    data_start = models.DateField("primer día", null=True, blank=True)
+    data_end = models.DateField("último día", null=True, blank=True)
+    customers = models.PositiveIntegerField("clientes", default=0)
+    repeat_customers = models.PositiveIntegerField("clientes con visitas repetidas", default=0)
+    penalizer = models.FloatField("penalización L2", default=0)
+    bgnbd = models.JSONField("parámetros BG/NBD", default=dict)
+    gamma_gamma = models.JSONField("parámetros Gamma-Gamma", default=dict, blank=True)
+    holdout_predicted = models.FloatField("holdout: visitas previstas", null=True, blank=True)
+    holdout_actual = models.PositiveIntegerField("holdout: visitas reales", null=True, blank=True)
+    seconds = models.FloatField("segundos", default=0)
+
+    class Meta:
+        verbose_name = "modelo de valor de cliente"
+        verbose_name_plural = "modelos de valor de cliente"
+        ordering = ["-fitted_at", "-id"]
+
+    def __str__(self):
+        return f"Valor de cliente {self.fitted_at:%d-%m-%Y %H:%M}"
+
+
+class CustomerValue(models.Model):
+    """What the newest serving CLVModel predicts for one customer (read by pages; never fitted in a request)."""
+
+    cliente = models.OneToOneField(
+        "ventas.Cliente", verbose_name="cliente", on_delete=models.CASCADE, primary_key=True, related_name="valor"
+    )
+    model = models.ForeignKey(CLVModel, verbose_name="modelo", on_delete=models.CASCADE, related_name="+")
+    p_alive = models.FloatField("probabilidad de seguir activo")
+    expected_visits_90d = models.FloatField("visitas esperadas (90 días)")
+    expected_visits_365d = models.FloatField("visitas esperadas (365 días)")
+    expected_value_365d = models.DecimalField("valor esperado (365 días)", max_digits=14, decimal_places=0)
+
+    class Meta:
+        verbose_name = "valor esperado del cliente"
+        verbose_name_plural = "valores esperados de clientes"
+        indexes = [models.Index(fields=["-expected_value_365d"], name="crm_value_expected_365")]
+
+    def __str__(self):
+        return f"{self.cliente_id}: {self.expected_value_365d}"
+
+
+class DueBack(models.Model):
+    """A customer's usual rhythm in one service category (>= 3 real visit days in it), rebuilt by `due_back.refresh`.
+
+    `overdue_since` is the first day on which the customer is overdue: more than 25% past their usual gap.
+    """
+
+    cliente = models.ForeignKey("ventas.Cliente", verbose_name="cliente", on_delete=models.CASCADE, related_name="+")
+    category = models.CharField("categoría", max_length=100)
+    visit_days = models.PositiveIntegerField("días con visita")
+    usual_gap_days = models.FloatField("intervalo habitual (días)")
+    last_visit = models.DateField("última visita")
+    due_date = models.DateField("debería volver")
+    overdue_since = models.DateField("atrasado desde", db_index=True)
+
+    class Meta:
+        verbose_name = "regreso esperado"
+        verbose_name_plural = "regresos esperados"
+        ordering = ["cliente_id", "category"]
+        constraints = [models.UniqueConstraint(fields=["cliente", "category"], name="crm_dueback_once")]
+
+    def __str__(self):
+        return f"{self.cliente_id} · {self.category}: cada ~{self.usual_gap_days:.0f} días"
+
+
+class SegmentSnapshot(models.Model):
+    """Every customer's RFM segment as of the first day of a month (`month`), for segment movement."""
+
+    month = models.DateField("mes")
+    cliente = models.ForeignKey("ventas.Cliente", verbose_name="cliente", on_delete=models.CASCADE, related_name="+")
+    segment = models.CharField("segmento", max_length=20)
+
+    class Meta:
+        verbose_name = "foto de segmento"
+        verbose_name_plural = "fotos de segmentos"
+        constraints = [models.UniqueConstraint(fields=["month", "cliente"], name="crm_snapshot_once")]
+        indexes = [models.Index(fields=["month", "segment"], name="crm_snapshot_month_segment")]
+
+    def __str__(self):
+        return f"{self.month:%m-%Y} {self.cliente_id}: {self.segment}"

@@ -7,9 +7,28 @@ Tests use the immediate backend, which runs a task as soon as it is enqueued.
 from django_tasks import task
 
 from crm.services import campaigns
+from crm.services.retention import due_back, lifetime, movement
 
 
 @task()
 def run_campaign_task(campaign_id: int) -> dict:
     """Generate and/or send what a campaign still needs; safe to run twice or after a crash."""
     return campaigns.run_campaign(campaign_id)
+
+
+@task()
+def refresh_retention_task() -> dict:
+    """Nightly: due-back rhythms and lifetime value from the latest history (the lead's scheduler runs it)."""
+    result = {"due_back_rows": due_back.refresh()}
+    try:
+        result["clv_customers"] = lifetime.fit_and_store().model.customers
+    except lifetime.FitError as error:
+        result["clv_error"] = str(error)
+    return result
+
+
+@task()
+def segment_snapshot_task() -> list[str]:
+    """On the 1st of each month: this month's segment snapshot (and any of the last 12 that are missing)."""
+    taken = movement.backfill()
+    return [month.isoformat() for month in taken]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from crm.views import campaigns, customers, dashboard, email, proposals, results, search
+from crm.views import campaigns, customers, dashboard, email, proposals, results, retention, search
 
 urlpatterns = [
     path("crm/cliente/<int:cliente_id>/enviar/", email.enviar_propuesta, name="crm_enviar_propuesta"),
@@ -21,6 +21,9 @@ urlpatterns = [
         name="crm_campana_descartar",
     ),
     path("crm/propuestas/", results.propuestas, name="crm_propuestas"),
+    path("crm/retencion/", retention.retencion, name="crm_retencion"),
+    path("crm/retencion/atrasados/", retention.atrasados, name="crm_retencion_atrasados"),
+    path("crm/retencion/movimiento/", retention.movimiento, name="crm_retencion_movimiento"),
     path("crm/", dashboard.crm_dashboard, name="crm_dashboard"),
     path("crm/buscar/", search.crm_buscar, name="crm_buscar"),
     path("crm/cliente/<int:cliente_id>/", customers.cliente_detalle, name="cliente_detalle"),

@@ -1,0 +1,1 @@
+"""Retention intelligence: customer lifetime value (BG/NBD + Gamma-Gamma), due-back dates, segment movement."""
