@@ -30,7 +30,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 
 from crm.models import CampaignRecipient, DataRequest, Proposal
-from crm.services.privacy.requests import PrivacyError, record_request
+from crm.services.privacy.requests import PrivacyConflict, record_request
 from ventas.models import Cliente, ImportRun
 from ventas.normalize import normalize_rut, search_key
 
@@ -125,7 +125,7 @@ def erase_customer(*, cliente_id: int, user=None, storage=None) -> ErasureResult
         cliente = Cliente.objects.select_for_update().get(pk=cliente_id)
         erased_name = ERASED_NAME.format(pk=cliente.pk)
         if cliente.nombre == erased_name and not (cliente.email or cliente.telefono or cliente.documento_identidad):
-            raise PrivacyError("Este cliente ya fue eliminado.")
+            raise PrivacyConflict("Este cliente ya fue eliminado.")
         ids = Identifiers(
             nombre=cliente.nombre,
             email=cliente.email.lower(),

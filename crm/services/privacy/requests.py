@@ -16,6 +16,12 @@ class PrivacyError(Exception):
     status_code = 400
 
 
+class PrivacyConflict(PrivacyError):
+    """The action clashes with the customer's current state (already blocked, already erased...)."""
+
+    status_code = 409
+
+
 def due_date(received_on: datetime.date) -> datetime.date:
     """The legal deadline: DATA_REQUEST_DAYS calendar days after the request arrived."""
     return received_on + datetime.timedelta(days=settings.DATA_REQUEST_DAYS)

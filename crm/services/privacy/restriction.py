@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from crm.models import CampaignRecipient, DataRequest, Proposal
-from crm.services.privacy.requests import PrivacyError, record_request
+from crm.services.privacy.requests import PrivacyConflict, PrivacyError, record_request
 from ventas.models import Cliente
 
 FIELDS = {DataRequest.Kind.BLOCK: "bloqueo_desde", DataRequest.Kind.OBJECTION: "oposicion_desde"}
@@ -33,9 +33,9 @@ def set_restriction(*, cliente_id: int, kind: str, active: bool, user=None) -> C
         cliente = Cliente.objects.select_for_update().get(pk=cliente_id)
         current = getattr(cliente, field)
         if active and current:
-            raise PrivacyError(f"El {label} ya está vigente.")
+            raise PrivacyConflict(f"El {label} ya está vigente.")
         if not active and not current:
-            raise PrivacyError(f"No hay {label} vigente que levantar.")
+            raise PrivacyConflict(f"No hay {label} vigente que levantar.")
         setattr(cliente, field, timezone.now() if active else None)
         cliente.save(update_fields=[field])
         if active:
