@@ -321,3 +321,25 @@ def test_profile_with_the_privacy_panel_stays_within_12_queries(rights_client, c
     assert response.status_code == 200
     assert "Descargar datos (ZIP)" in response.content.decode()
     assert len(queries) <= 12, [query["sql"][:120] for query in queries]
+
+
+# --- Admin lists -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["admin:crm_accesslog_changelist", "admin:crm_datarequest_changelist"])
+@pytest.mark.parametrize("query", [{"q": "abc"}, {"q": "\x00"}, {"q": "99999999999999999999"}, {"action": "x"}])
+def test_admin_lists_take_hostile_search_without_a_500(admin_client, cliente, name, query):
+    set_restriction(cliente_id=cliente.pk, kind="bloqueo", active=True)
+    AccessLog.objects.create(cliente_id=cliente.pk, action="perfil")
+    assert admin_client.get(reverse(name), query).status_code < 500
+
+
+def test_data_request_admin_computes_the_due_date_and_cannot_delete(admin_client, cliente):
+    response = admin_client.post(
+        reverse("admin:crm_datarequest_add"),
+        {"cliente": cliente.pk, "kind": "acceso", "received_on": "2026-12-02", "status": "recibida", "outcome": ""},
+    )
+    assert response.status_code == 302
+    request = DataRequest.objects.get()
+    assert str(request.due_on) == "2027-01-01"
+    assert admin_client.post(reverse("admin:crm_datarequest_delete", args=[request.pk])).status_code == 403
