@@ -243,8 +243,8 @@ class AccessLog(models.Model):
         blank=True,
         related_name="+",
     )
-    # A plain id, not a foreign key: the log must keep saying that someone looked, whatever happens later,
-    # and one INSERT per page view must not check a constraint.
+    # No database constraint: the log must keep saying that someone looked whatever happens to the row later,
+    # and the one INSERT per page view should not pay for a constraint check.
     cliente = models.ForeignKey(
         "ventas.Cliente",
         verbose_name="cliente",

@@ -22,7 +22,7 @@ from crm.services.privacy.consent import record_consent
 from crm.services.privacy.erasure import erase_customer
 from crm.services.privacy.requests import PrivacyError
 from ventas.importing.readers import HISTORY_COLUMNS
-from ventas.models import Cliente, ImportRun, ServiceHistory
+from ventas.models import Cliente, ConsentEvent, ImportRun, ServiceHistory
 
 pytestmark = pytest.mark.django_db
 
@@ -185,6 +185,7 @@ def test_erasure_anonymises_the_customer_and_keeps_history_amounts(
     assert request.status == "atendida" and request.handled_by == staff_user
     assert "reportes de importación: 1" in request.outcome
     assert result.report_lines == 1
+    assert ConsentEvent.objects.filter(cliente=cliente, channel="email", granted=False, source="staff").exists()
 
 
 def test_import_report_keeps_the_other_customers_lines(customer_everywhere, django_capture_on_commit_callbacks):

@@ -36,6 +36,14 @@ def test_unsubscribe_link_records_one_consent_event(client, cliente):
     assert cliente.acepta_marketing is False
 
 
+def test_rfc8058_one_click_is_recorded_as_one_click(client, cliente):
+    url = reverse("crm_baja", args=[mail.unsubscribe_token(cliente.pk)])
+
+    client.post(url, data="List-Unsubscribe=One-Click", content_type="application/x-www-form-urlencoded")
+
+    assert ConsentEvent.objects.get(cliente=cliente).source == "one_click"
+
+
 def test_staff_grant_and_withdraw_update_acepta_marketing_and_the_ledger(cliente, staff_user):
     record_consent(cliente=cliente, channel="email", granted=False, source="staff", user=staff_user)
     cliente.refresh_from_db()

@@ -3,7 +3,7 @@
 What changes, in one transaction:
 
 - the customer: name "Cliente eliminado #ID"; email, phone, document and city blank; search key recomputed;
-  no longer accepts proposals;
+  no longer accepts proposals (a consent event records the withdrawal);
 - their proposals: subject, bodies, profile, insights and the input sent to AI engines emptied; the recipient
   address and errors blanked; any remaining copy of an identifier in the offer or recommendations replaced;
 - their campaign rows (the outbox): error texts blanked; rows still pending or generated dropped;
@@ -31,13 +31,14 @@ from django.db import transaction
 
 from crm.models import CampaignRecipient, DataRequest, Proposal
 from crm.services.privacy.requests import PrivacyConflict, record_request
-from ventas.models import Cliente, ImportRun
+from ventas.models import Cliente, ConsentEvent, ImportRun
 from ventas.normalize import normalize_rut, search_key
 
 logger = logging.getLogger(__name__)
 
 ERASED_NAME = "Cliente eliminado #{pk}"
 ERASED_TEXT = "[eliminado]"
+ERASURE_CONSENT_TEXT = "El cliente pidió eliminar sus datos (supresión): no recibe más propuestas."
 
 
 @dataclass(frozen=True)
@@ -137,9 +138,18 @@ def erase_customer(*, cliente_id: int, user=None, storage=None) -> ErasureResult
         cliente.telefono = None
         cliente.documento_identidad = ""
         cliente.ciudad = ""
-        if cliente.acepta_marketing:
-            cliente.acepta_marketing = False
+        withdrew_consent = cliente.acepta_marketing
+        cliente.acepta_marketing = False
         cliente.save()  # recomputes `busqueda`
+        if withdrew_consent:
+            ConsentEvent.objects.create(
+                cliente=cliente,
+                channel=ConsentEvent.Channel.EMAIL,
+                granted=False,
+                source=ConsentEvent.Source.STAFF,
+                text=ERASURE_CONSENT_TEXT,
+                created_by=user if getattr(user, "is_authenticated", False) else None,
+            )
 
         proposals = Proposal.objects.filter(cliente_id=cliente.pk)
         for proposal in proposals.only("id", "offer", "recommendations"):
