@@ -26,13 +26,10 @@ class Cliente(models.Model):
     )
     fecha_baja = models.DateTimeField("fecha de baja", null=True, blank=True)
     # Ley 21.719 art. 4: while either date is set the customer is left out of proposals, AI engines and
-    # campaigns. Set and lifted only through crm.services.privacy (each change logged as a DataRequest).
-    bloqueo_desde = models.DateTimeField(
-        "bloqueo temporal desde", null=True, blank=True, help_text="Tratamiento bloqueado a pedido del cliente."
-    )
-    oposicion_desde = models.DateTimeField(
-        "oposición al perfilamiento desde", null=True, blank=True, help_text="No se generan propuestas ni perfiles."
-    )
+    # campaigns. Set and lifted only through crm.services.privacy (each change logged as a DataRequest), so
+    # not editable in the admin's form.
+    bloqueo_desde = models.DateTimeField("bloqueo temporal desde", null=True, blank=True, editable=False)
+    oposicion_desde = models.DateTimeField("oposición al perfilamiento desde", null=True, blank=True, editable=False)
     # Lower-case, accent-free "nombre email" for search; kept in sync by save().
     busqueda = models.CharField(max_length=400, editable=False, default="", db_index=True)
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 from crm.models import AccessLog, DataRequest
 from crm.services import mail
 from crm.services.privacy.access_log import purge_access_log
-from crm.services.privacy.consent import consent_overview, record_consent
+from crm.services.privacy.consent import consent_overview, record_consent, record_import_consent
 from crm.services.privacy.requests import PrivacyError
 from crm.tests.builders import make_cliente
 from ventas.models import ConsentEvent
@@ -158,3 +158,10 @@ def test_editing_a_customer_in_the_admin_logs_a_rectification(admin_client, admi
     assert request.handled_by == admin_user
     assert "Email" in request.outcome and "rosa.nueva" not in request.outcome
     assert request.due_on == request.received_on + datetime.timedelta(days=30)
+
+
+def test_import_consent_is_one_bulk_insert(cliente, django_assert_num_queries):
+    other = make_cliente("Otra Importada Prueba", email="otra.importada@example.org")
+    with django_assert_num_queries(1):
+        assert record_import_consent([cliente.pk, other.pk], granted=True, text="Ficha de reserva", version="v1") == 2
+    assert set(ConsentEvent.objects.values_list("source", flat=True)) == {"import"}

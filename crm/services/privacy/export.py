@@ -54,6 +54,7 @@ PROPOSAL_FIELDS = [
     "recommendations",
     "offer",
     "email_text",
+    "email_body",
 ]
 CAMPAIGN_FIELDS = ["campaign_id", "campaign__created_at", "campaign__segment", "status", "reason", "proposal_id"]
 CONSENT_FIELDS = ["id", "created_at", "channel", "granted", "source", "text", "version"]
