@@ -171,6 +171,10 @@ PROPOSAL_SERVER_API_KEY = env("PROPOSAL_SERVER_API_KEY", default="")
 PROPOSAL_SERVER_TENANT = env("PROPOSAL_SERVER_TENANT", default="aremko")
 EMAIL_MAX_PER_MINUTE = env.int("EMAIL_MAX_PER_MINUTE", default=60)
 
+# Ley 21.719: days to answer a data-subject request, and how long the access log is kept.
+DATA_REQUEST_DAYS = env.int("DATA_REQUEST_DAYS", default=30)
+ACCESS_LOG_RETENTION_DAYS = env.int("ACCESS_LOG_RETENTION_DAYS", default=365)
+
 # Security. Production (DEBUG off) gets HTTPS-only cookies, HSTS and redirects unless told otherwise.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_PROXY", default=True) else None
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)

@@ -1,10 +1,13 @@
 import json
 
 from django.contrib import admin
+from django.utils import timezone
 from django.utils.html import format_html
 
-from crm.models import Proposal
+from crm.models import AccessLog, DataRequest, Proposal
+from crm.services.privacy.requests import due_date
 from crm.services.rfm import SEGMENTS, segment_label
+from ventas.models import ConsentEvent
 
 
 class SegmentFilter(admin.SimpleListFilter):
@@ -103,3 +106,61 @@ class ProposalAdmin(admin.ModelAdmin):
     @admin.display(description="uso de tokens")
     def usage_json(self, obj):
         return _pretty(obj.usage)
+
+
+# Ley 21.719 ------------------------------------------------------------------------------------------------------
+@admin.register(DataRequest)
+class DataRequestAdmin(admin.ModelAdmin):
+    """Requests arrive and get answered on the customer's profile; here they are listed and followed up."""
+
+    list_display = ["received_on", "kind", "cliente", "status", "due_on", "handled_by", "handled_at"]
+    list_filter = ["kind", "status", "received_on", "due_on"]
+    search_fields = ["=cliente__id"]
+    list_select_related = ["cliente", "handled_by"]
+    raw_id_fields = ["cliente"]
+    readonly_fields = ["due_on", "handled_by", "handled_at"]
+    date_hierarchy = "received_on"
+    show_full_result_count = False
+
+    def save_model(self, request, obj, form, change):
+        obj.due_on = due_date(obj.received_on)
+        if obj.status != DataRequest.Status.RECEIVED and obj.handled_at is None:
+            obj.handled_by, obj.handled_at = request.user, timezone.now()
+        super().save_model(request, obj, form, change)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the record of requests is evidence
+
+
+class ReadOnlyLedgerAdmin(admin.ModelAdmin):
+    """Append-only records: listed and opened, never added, changed or deleted from the admin."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AccessLog)
+class AccessLogAdmin(ReadOnlyLedgerAdmin):
+    list_display = ["created_at", "user", "action", "cliente_id"]
+    list_filter = ["action", "created_at", "user"]
+    search_fields = ["=cliente__id", "user__username"]
+    list_select_related = ["user"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    list_per_page = 100
+
+
+@admin.register(ConsentEvent)
+class ConsentEventAdmin(ReadOnlyLedgerAdmin):
+    list_display = ["created_at", "cliente", "channel", "granted", "source", "version", "created_by"]
+    list_filter = ["channel", "granted", "source", "created_at"]
+    search_fields = ["=cliente__id"]
+    list_select_related = ["cliente", "created_by"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False

@@ -261,3 +261,93 @@ class SegmentSnapshot(models.Model):
 
     def __str__(self):
         return f"{self.month:%m-%Y} {self.cliente_id}: {self.segment}"
+class DataRequest(models.Model):
+    """A data-subject request under Ley 21.719 (art. 4) and what Aremko did about it.
+
+    Every rights action (export, rectification, erasure, block, objection) records one, so Aremko can show when
+    a request arrived, that it was answered within DATA_REQUEST_DAYS and by whom. `outcome` says what was done
+    without repeating personal data (field names, never values).
+    """
+
+    class Kind(models.TextChoices):
+        ACCESS = "acceso", "Acceso"
+        PORTABILITY = "portabilidad", "Portabilidad"
+        RECTIFICATION = "rectificacion", "Rectificación"
+        ERASURE = "supresion", "Supresión"
+        OBJECTION = "oposicion", "Oposición"
+        BLOCK = "bloqueo", "Bloqueo temporal"
+
+    class Status(models.TextChoices):
+        RECEIVED = "recibida", "Recibida"
+        DONE = "atendida", "Atendida"
+        REJECTED = "rechazada", "Rechazada"
+
+    cliente = models.ForeignKey(
+        "ventas.Cliente", verbose_name="cliente", on_delete=models.CASCADE, related_name="solicitudes_datos"
+    )
+    kind = models.CharField("tipo", max_length=15, choices=Kind.choices)
+    received_on = models.DateField("recibida el")
+    due_on = models.DateField("plazo")
+    status = models.CharField("estado", max_length=10, choices=Status.choices, default=Status.RECEIVED)
+    handled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name="atendida por",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    handled_at = models.DateTimeField("atendida", null=True, blank=True)
+    outcome = models.TextField("qué se hizo", blank=True, default="")
+
+    class Meta:
+        verbose_name = "solicitud de derechos"
+        verbose_name_plural = "solicitudes de derechos"
+        ordering = ["-received_on", "-id"]
+        indexes = [models.Index(fields=["cliente", "-received_on"], name="crm_datarequest_cliente")]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} del cliente {self.cliente_id} ({self.received_on:%d-%m-%Y})"
+
+
+class AccessLog(models.Model):
+    """Who opened which customer's data, and how: one row per view call, never updated.
+
+    Rows older than ACCESS_LOG_RETENTION_DAYS are purged by `crm.tasks.purge_access_log_task`.
+    """
+
+    class Action(models.TextChoices):
+        PROFILE = "perfil", "Perfil 360°"
+        HISTORY = "historial", "Historial"
+        PREVIEW = "preview", "Vista previa de propuesta"
+        EXPORT = "exportacion", "Exportación de datos"
+        EXPLANATION = "explicacion", "Explicación del perfilamiento"
+
+    created_at = models.DateTimeField("fecha", auto_now_add=True, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name="usuario",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    # No database constraint: the log must keep saying that someone looked whatever happens to the row later,
+    # and the one INSERT per page view should not pay for a constraint check.
+    cliente = models.ForeignKey(
+        "ventas.Cliente",
+        verbose_name="cliente",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    action = models.CharField("acción", max_length=12, choices=Action.choices)
+
+    class Meta:
+        verbose_name = "registro de acceso"
+        verbose_name_plural = "registro de accesos"
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["cliente", "-created_at"], name="crm_accesslog_cliente")]
+
+    def __str__(self):
+        return f"{self.user_id} · {self.get_action_display()} · cliente {self.cliente_id}"

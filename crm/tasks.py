@@ -7,6 +7,7 @@ Tests use the immediate backend, which runs a task as soon as it is enqueued.
 from django_tasks import task
 
 from crm.services import campaigns
+from crm.services.privacy import access_log
 from crm.services.retention import due_back, lifetime, movement
 
 
@@ -32,3 +33,9 @@ def segment_snapshot_task() -> list[str]:
     """On the 1st of each month: this month's segment snapshot (and any of the last 12 that are missing)."""
     taken = movement.backfill()
     return [month.isoformat() for month in taken]
+
+
+@task()
+def purge_access_log_task() -> int:
+    """Delete access-log rows older than ACCESS_LOG_RETENTION_DAYS (run daily by the scheduler)."""
+    return access_log.purge_access_log()

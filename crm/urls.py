@@ -1,6 +1,6 @@
 from django.urls import path
 
-from crm.views import campaigns, customers, dashboard, email, proposals, results, retention, search
+from crm.views import campaigns, customers, dashboard, email, privacy, proposals, results, retention, search
 
 urlpatterns = [
     path("crm/cliente/<int:cliente_id>/enviar/", email.enviar_propuesta, name="crm_enviar_propuesta"),
@@ -31,4 +31,13 @@ urlpatterns = [
     path("crm/cliente/<int:cliente_id>/propuesta/", proposals.generar_propuesta, name="generar_propuesta"),
     path("crm/cliente/<int:cliente_id>/preview/", proposals.propuesta_preview, name="propuesta_preview"),
     path("crm/propuesta/<int:proposal_id>/email/", proposals.propuesta_email, name="propuesta_email"),
+    path("crm/cliente/<int:cliente_id>/privacidad/exportar/", privacy.exportar, name="privacidad_exportar"),
+    path("crm/cliente/<int:cliente_id>/privacidad/eliminar/", privacy.eliminar, name="privacidad_eliminar"),
+    path("crm/cliente/<int:cliente_id>/privacidad/restriccion/", privacy.restriccion, name="privacidad_restriccion"),
+    path(
+        "crm/cliente/<int:cliente_id>/privacidad/consentimiento/",
+        privacy.consentimiento,
+        name="privacidad_consentimiento",
+    ),
+    path("crm/cliente/<int:cliente_id>/privacidad/explicacion/", privacy.explicacion, name="privacidad_explicacion"),
 ]

@@ -25,6 +25,11 @@ class Cliente(models.Model):
         "acepta propuestas", default=True, help_text="Se desmarca cuando el cliente se da de baja."
     )
     fecha_baja = models.DateTimeField("fecha de baja", null=True, blank=True)
+    # Ley 21.719 art. 4: while either date is set the customer is left out of proposals, AI engines and
+    # campaigns. Set and lifted only through crm.services.privacy (each change logged as a DataRequest), so
+    # not editable in the admin's form.
+    bloqueo_desde = models.DateTimeField("bloqueo temporal desde", null=True, blank=True, editable=False)
+    oposicion_desde = models.DateTimeField("oposición al perfilamiento desde", null=True, blank=True, editable=False)
     # Lower-case, accent-free "nombre email" for search; kept in sync by save().
     busqueda = models.CharField(max_length=400, editable=False, default="", db_index=True)
 
@@ -69,11 +74,89 @@ class Cliente(models.Model):
     def search_text(nombre: str, email: str) -> str:
         return search_key(f"{nombre} {email or ''}")[:400]
 
-    def unsubscribe(self, when=None):
-        """Record the opt-out from commercial email (Chilean consumer law)."""
-        self.acepta_marketing = False
-        self.fecha_baja = when or timezone.now()
-        self.save(update_fields=["acepta_marketing", "fecha_baja"])
+    @property
+    def profiling_restricted(self) -> bool:
+        """Blocked or objecting to profiling: no proposals, AI engines or campaigns until lifted."""
+        return bool(self.bloqueo_desde or self.oposicion_desde)
+
+    def unsubscribe(self, when=None, *, source: str = "", user=None) -> bool:
+        """Record the opt-out from commercial email (Chilean consumer law) and its consent event.
+
+        Idempotent: a customer already out keeps the first date and gets no second event. Returns whether
+        anything changed. `source` is a ConsentEvent.Source (default: the unsubscribe link).
+        """
+        when = when or timezone.now()
+        changed = Cliente.objects.filter(pk=self.pk, acepta_marketing=True).update(
+            acepta_marketing=False, fecha_baja=when
+        )
+        self.refresh_from_db(fields=["acepta_marketing", "fecha_baja"])
+        if changed:
+            ConsentEvent.objects.create(
+                cliente=self,
+                channel=ConsentEvent.Channel.EMAIL,
+                granted=False,
+                source=source or ConsentEvent.Source.LINK,
+                text=ConsentEvent.UNSUBSCRIBE_TEXT,
+                created_by=user if getattr(user, "is_authenticated", False) else None,
+                created_at=when,
+            )
+        return bool(changed)
+
+
+class ConsentEvent(models.Model):
+    """One change of a customer's consent to commercial messages (Ley 21.719): append-only.
+
+    The current state of a channel is its latest event (email also mirrors `Cliente.acepta_marketing`, which
+    the sending rules read). Rows are never updated or deleted, not even by erasure: they hold no identifiers.
+    """
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", "Email"
+        WHATSAPP = "whatsapp", "WhatsApp"
+
+    class Source(models.TextChoices):
+        IMPORT = "import", "Importación"
+        STAFF = "staff", "Personal de Aremko"
+        LINK = "link", "Enlace de baja"
+        ONE_CLICK = "one_click", "Baja en un clic"
+
+    UNSUBSCRIBE_TEXT = "Enlace «darse de baja» incluido en cada propuesta por email."
+
+    cliente = models.ForeignKey(
+        Cliente, verbose_name="cliente", on_delete=models.CASCADE, related_name="eventos_consentimiento"
+    )
+    channel = models.CharField("canal", max_length=10, choices=Channel.choices)
+    granted = models.BooleanField("otorga", help_text="Sí: otorga el consentimiento; no: lo retira.")
+    source = models.CharField("origen", max_length=12, choices=Source.choices)
+    text = models.CharField("texto mostrado", max_length=500, blank=True, default="")
+    version = models.CharField("versión del texto", max_length=40, blank=True, default="")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name="registrado por",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField("fecha", default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = "evento de consentimiento"
+        verbose_name_plural = "eventos de consentimiento"
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["cliente", "-created_at"], name="ventas_consent_cliente_created")]
+
+    def __str__(self):
+        action = "otorga" if self.granted else "retira"
+        return f"{self.get_channel_display()}: {action} ({self.get_source_display()})"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not self._state.adding:
+            raise ValueError("Los eventos de consentimiento no se modifican: registra uno nuevo.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Los eventos de consentimiento no se borran.")
 
 
 class CategoriaServicio(models.Model):

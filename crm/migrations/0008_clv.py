@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("crm", "0002_campaigns"),
+        ("crm", "0004_privacy"),
         ("ventas", "0005_service_history_covering_indexes"),
     ]
 

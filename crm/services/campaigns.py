@@ -78,8 +78,10 @@ class Preview:
 
 
 def audience(options: CampaignOptions, as_of: datetime.date | None = None) -> QuerySet[Cliente]:
-    """Customers of the segment (highest spend first when limited), minus those contacted in the last N days."""
+    """Customers of the segment (highest spend first when limited), minus those contacted in the last N days
+    and those who blocked processing or objected to profiling."""
     customers = customers_in_segment(options.segment, as_of)
+    customers = customers.filter(bloqueo_desde__isnull=True, oposicion_desde__isnull=True)  # Ley 21.719
     if options.not_contacted_days:
         since = timezone.now() - datetime.timedelta(days=options.not_contacted_days)
         customers = customers.exclude(pk__in=Proposal.objects.filter(sent_at__gte=since).values("cliente_id"))

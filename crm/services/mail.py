@@ -139,13 +139,11 @@ def cliente_for_token(token: str) -> Cliente:
         raise InvalidUnsubscribeToken("El enlace para darse de baja no es válido.") from None
 
 
-def unsubscribe(*, token: str) -> Cliente:
-    """Record the opt-out named by a signed token; idempotent (a second click keeps the first date)."""
+def unsubscribe(*, token: str, source: str = "") -> Cliente:
+    """Record the opt-out named by a signed token and its consent event; idempotent (a second click keeps the
+    first date). `source`: a ventas.ConsentEvent.Source (default: the unsubscribe link)."""
     cliente = cliente_for_token(token)
-    Cliente.objects.filter(pk=cliente.pk, acepta_marketing=True).update(
-        acepta_marketing=False, fecha_baja=timezone.now()
-    )
-    cliente.refresh_from_db(fields=["acepta_marketing", "fecha_baja"])
+    cliente.unsubscribe(source=source)
     logger.info("Customer %s unsubscribed from proposals", cliente.pk)
     return cliente
 

@@ -3,6 +3,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from crm.services.customers import HistoryFilters, customer_360, filtered_history, history_page, write_history_csv
+from crm.services.privacy.access_log import Action, log_access
 from crm.views.access import staff_required
 from ventas.models import Cliente
 
@@ -13,6 +14,7 @@ def cliente_detalle(request, cliente_id):
         perfil = customer_360(cliente_id)
     except Cliente.DoesNotExist:
         raise Http404("No existe un cliente con ese número.") from None
+    log_access(request, perfil.cliente.pk, Action.PROFILE)
     return render(
         request,
         "crm/cliente_detalle.html",
@@ -39,6 +41,7 @@ class HistoryFilterForm(forms.Form):
 @staff_required
 def historial_servicios(request, cliente_id):
     cliente = get_object_or_404(Cliente, pk=cliente_id)
+    log_access(request, cliente.pk, Action.HISTORY)
     form = HistoryFilterForm(request.GET)
     if not form.is_valid():
         context = {"nav": "buscar", "cliente": cliente, "form": form}

@@ -77,7 +77,11 @@ def enviar_propuesta(request, cliente_id: int):
 def baja(request, token: str):
     """GET only asks for confirmation (mail scanners follow links); POST records the opt-out."""
     try:
-        cliente = mail.cliente_for_token(token) if request.method == "GET" else mail.unsubscribe(token=token)
+        if request.method == "GET":
+            cliente = mail.cliente_for_token(token)
+        else:
+            one_click = request.POST.get("List-Unsubscribe") == "One-Click"  # RFC 8058, from the mail client
+            cliente = mail.unsubscribe(token=token, source="one_click" if one_click else "link")
     except mail.InvalidUnsubscribeToken as exc:
         return render(request, "crm/baja.html", {"error": str(exc)}, status=400)
     return render(request, "crm/baja.html", {"cliente": cliente, "done": request.method == "POST"})

@@ -13,6 +13,7 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_POST
 
 from crm.models import Proposal
+from crm.services.privacy.access_log import Action, log_access
 from crm.services.proposals import UNSUBSCRIBE_MARKER, ProposalError, generate_proposal
 from crm.services.ratelimit import proposal_rate_limit
 from crm.views.access import staff_required
@@ -105,6 +106,7 @@ def generar_propuesta(request, cliente_id: int):
 @staff_required
 def propuesta_preview(request, cliente_id: int):
     cliente = get_object_or_404(Cliente, pk=cliente_id)
+    log_access(request, cliente.pk, Action.PREVIEW)
     history = list(
         Proposal.objects.filter(cliente=cliente)
         .select_related("created_by")

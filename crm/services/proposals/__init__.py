@@ -4,6 +4,7 @@ Use `generate_proposal(cliente=..., user=...)`; the engine comes from settings.P
 """
 
 from crm.services.proposals.errors import (
+    ProfilingRestricted,
     ProposalBackendError,
     ProposalConfigurationError,
     ProposalError,
@@ -15,6 +16,7 @@ from crm.services.proposals.service import BACKENDS, generate_proposal, get_back
 __all__ = [
     "BACKENDS",
     "UNSUBSCRIBE_MARKER",
+    "ProfilingRestricted",
     "ProposalBackendError",
     "ProposalConfigurationError",
     "ProposalError",

@@ -28,3 +28,9 @@ class ProposalTimeout(ProposalBackendError):
     """The upstream engine did not answer in time."""
 
     status_code = 504
+
+
+class ProfilingRestricted(ProposalError):
+    """The customer blocked the processing of their data or objected to profiling (Ley 21.719)."""
+
+    status_code = 409

@@ -21,7 +21,7 @@ from django.utils.safestring import mark_safe
 
 from crm.models import Proposal
 from crm.services.proposals import local
-from crm.services.proposals.errors import ProposalConfigurationError
+from crm.services.proposals.errors import ProfilingRestricted, ProposalConfigurationError
 from crm.services.proposals.schema import UNSUBSCRIBE_MARKER, Draft, Recommendation
 from crm.services.rfm import RFMResult, customer_rfm
 from ventas.models import Cliente
@@ -35,6 +35,10 @@ BACKENDS = {
     "remote": "crm.services.proposals.remote.RemoteBackend",
 }
 
+RESTRICTED_MESSAGE = (
+    "Este cliente pidió bloquear el tratamiento de sus datos o se opuso al perfilamiento: "
+    "no se generan propuestas hasta que se levante desde su perfil."
+)
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I: codes are read aloud at reception
 
 
@@ -140,7 +144,10 @@ def generate_proposal(
 
     `backend` is a backend object, a name from BACKENDS or None for settings.PROPOSAL_BACKEND. Raises
     ProposalConfigurationError, ProposalBackendError or ProposalTimeout; nothing is stored when it raises.
+    ProfilingRestricted (409) when the customer blocked processing or objected to profiling: no engine is asked.
     """
+    if cliente.profiling_restricted:
+        raise ProfilingRestricted(RESTRICTED_MESSAGE)
     as_of = as_of or timezone.localdate()
     if backend is None or isinstance(backend, str):
         backend = get_backend(backend)

@@ -1,0 +1,33 @@
+"""Who opened which customer's data: one INSERT per view call, purged after ACCESS_LOG_RETENTION_DAYS."""
+
+from __future__ import annotations
+
+import datetime
+
+from django.conf import settings
+from django.utils import timezone
+
+from crm.models import AccessLog
+
+Action = AccessLog.Action
+
+
+def log_access(request, cliente_id: int, action: str) -> None:
+    """Record that `request.user` opened `cliente_id`'s `action` (an AccessLog.Action): exactly one INSERT."""
+    user = getattr(request, "user", None)
+    AccessLog.objects.create(
+        user_id=user.pk if getattr(user, "is_authenticated", False) else None, cliente_id=cliente_id, action=action
+    )
+
+
+def purge_access_log(*, now: datetime.datetime | None = None, days: int | None = None) -> int:
+    """Delete entries older than `days` (default ACCESS_LOG_RETENTION_DAYS; <= 0 keeps everything).
+
+    One DELETE on the indexed `created_at`; returns how many rows went.
+    """
+    days = settings.ACCESS_LOG_RETENTION_DAYS if days is None else days
+    if days <= 0:
+        return 0
+    cutoff = (now or timezone.now()) - datetime.timedelta(days=days)
+    deleted, _ = AccessLog.objects.filter(created_at__lt=cutoff).delete()
+    return deleted
