@@ -261,6 +261,8 @@ class SegmentSnapshot(models.Model):
 
     def __str__(self):
         return f"{self.month:%m-%Y} {self.cliente_id}: {self.segment}"
+
+
 class DataRequest(models.Model):
     """A data-subject request under Ley 21.719 (art. 4) and what Aremko did about it.
 
