@@ -170,6 +170,8 @@ PROPOSAL_SERVER_URL = env("PROPOSAL_SERVER_URL", default="")
 PROPOSAL_SERVER_API_KEY = env("PROPOSAL_SERVER_API_KEY", default="")
 PROPOSAL_SERVER_TENANT = env("PROPOSAL_SERVER_TENANT", default="aremko")
 EMAIL_MAX_PER_MINUTE = env.int("EMAIL_MAX_PER_MINUTE", default=60)
+# A campaign worker or a send silent this long counts as dead: the campaign is re-enqueued, the send "interrumpida".
+SEND_LEASE_SECONDS = env.int("SEND_LEASE_SECONDS", default=300)
 
 # Security. Production (DEBUG off) gets HTTPS-only cookies, HSTS and redirects unless told otherwise.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_PROXY", default=True) else None

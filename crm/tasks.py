@@ -13,3 +13,13 @@ from crm.services import campaigns
 def run_campaign_task(campaign_id: int) -> dict:
     """Generate and/or send what a campaign still needs; safe to run twice or after a crash."""
     return campaigns.run_campaign(campaign_id)
+
+
+@task()
+def recover_campaigns_task() -> list[int]:
+    """Periodic (every minute or so): re-enqueue campaigns whose worker died, mark stuck sends interrupted.
+
+    The database backend leaves the task of a killed worker RUNNING forever; the campaign's own lease is what
+    tells a dead worker from a slow one. Also worth running once when a worker starts.
+    """
+    return campaigns.recover_campaigns()
