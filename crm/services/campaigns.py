@@ -443,13 +443,12 @@ def recover_campaign(campaign_id: int) -> bool:
     """Re-enqueue the campaign when it is generating or sending and its lease expired (its worker died, or its
     task was lost); True when it did. Cheap enough for every opening of the campaign page (one UPDATE)."""
     now = timezone.now()
-    with transaction.atomic():
-        stale = Campaign.objects.filter(_expired(now), pk=campaign_id, status__in=ACTIVE).update(
-            lease_owner="", lease_expires_at=now + mail.send_lease()
-        )
-        if stale:
-            logger.warning("Campaign %s had no live worker: enqueued again", campaign_id)
-            _enqueue_on_commit(campaign_id)
+    stale = Campaign.objects.filter(_expired(now), pk=campaign_id, status__in=ACTIVE).update(
+        lease_owner="", lease_expires_at=now + mail.send_lease()
+    )
+    if stale:  # the conditional UPDATE picks one caller; its task is enqueued when the caller's transaction commits
+        logger.warning("Campaign %s had no live worker: enqueued again", campaign_id)
+        _enqueue_on_commit(campaign_id)
     return bool(stale)
 
 
