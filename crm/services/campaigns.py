@@ -508,7 +508,7 @@ def decide_interrupted(*, campaign_id: int, recipient_id: int, sent: bool, user=
     now = timezone.now()
     with transaction.atomic():
         recipient = (
-            CampaignRecipient.objects.select_for_update()
+            CampaignRecipient.objects.select_for_update(of=("self",))
             .select_related("campaign", "proposal", "cliente")
             .filter(pk=recipient_id, campaign_id=campaign_id, status=R.INTERRUPTED)
             .first()
