@@ -303,3 +303,36 @@ def test_four_workers_on_one_campaign_send_each_customer_exactly_once(smtp_serve
     assert len(smtp_server.envelopes) == 24
     assert len({envelope.rcpt_tos[0] for envelope in smtp_server.envelopes}) == 24
     assert Proposal.objects.count() == 24
+
+
+def test_preview_and_sending_agree_on_what_a_valid_email_is(smtp_server, db):
+    customers = at_risk_customers(3)
+    Cliente.objects.filter(pk=customers[0].pk).update(email="sin-arroba.example.org")
+
+    preview = campaigns.preview(CampaignOptions(segment="at_risk"))
+    campaign = campaigns.start_campaign(options=CampaignOptions(segment="at_risk", mode="send"), enqueue=False)
+    campaigns.run_campaign(campaign.pk, generate=quick_generation)
+
+    assert (preview.no_email, preview.will_receive) == (1, 2)
+    skipped = CampaignRecipient.objects.get(campaign=campaign, cliente=customers[0])
+    assert (skipped.status, skipped.reason) == (R.SKIPPED, "no_email")
+    assert len(smtp_server.envelopes) == 2
+
+
+def test_a_new_rule_is_applied_by_the_preview_the_campaign_and_the_sender(smtp_server, db, monkeypatch):
+    customers = at_risk_customers(2)
+
+    def blocked(cliente, last_sent_at, now):
+        return mail.SendRefused("Bloqueado.") if cliente.pk == customers[0].pk else None
+
+    monkeypatch.setattr(mail.rules, "RULES", [*mail.rules.RULES, blocked])
+
+    preview = campaigns.preview(CampaignOptions(segment="at_risk"))
+    with pytest.raises(mail.SendRefused):
+        mail.send_proposal(proposal=make_proposal(customers[0]))
+    campaign = campaigns.start_campaign(options=CampaignOptions(segment="at_risk", mode="send"), enqueue=False)
+    campaigns.run_campaign(campaign.pk, generate=quick_generation)
+
+    assert (preview.other_refusals, preview.will_receive) == (1, 1)
+    assert CampaignRecipient.objects.get(campaign=campaign, cliente=customers[0]).status == R.SKIPPED
+    assert [envelope.rcpt_tos[0] for envelope in smtp_server.envelopes] == [customers[1].email]
