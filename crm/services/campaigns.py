@@ -39,6 +39,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
+from django_tasks import TaskResultStatus
+from django_tasks_db.models import DBTaskResult
 
 from crm.models import Campaign, CampaignRecipient, Proposal
 from crm.services import mail
@@ -448,8 +450,26 @@ def recover_campaign(campaign_id: int) -> bool:
     )
     if stale:  # the conditional UPDATE picks one caller; its task is enqueued when the caller's transaction commits
         logger.warning("Campaign %s had no live worker: enqueued again", campaign_id)
+        _close_dead_task_rows(campaign_id, now)
         _enqueue_on_commit(campaign_id)
     return bool(stale)
+
+
+RUN_TASK_PATH = "crm.tasks.run_campaign_task"
+
+
+def _close_dead_task_rows(campaign_id: int, now: datetime.datetime) -> int:
+    """The database task backend leaves the task of a killed worker RUNNING forever: once the campaign's lease
+    says its worker is gone, close that row as failed so the task admin tells the truth. (A worker that was only
+    slow still records its own result when it finishes.)"""
+    return DBTaskResult.objects.filter(
+        status=TaskResultStatus.RUNNING, task_path=RUN_TASK_PATH, args_kwargs__args__0=campaign_id
+    ).update(
+        status=TaskResultStatus.FAILED,
+        finished_at=now,
+        exception_class_path="crm.services.campaigns.WorkerLost",
+        traceback="The worker stopped renewing the campaign's lease (killed?); the campaign was enqueued again.",
+    )
 
 
 def recover_campaigns() -> list[int]:

@@ -40,10 +40,13 @@ print(start_campaign(options=CampaignOptions(segment="no_history", mode="send"))
 """
 
 STATE = """
+from django_tasks_db.models import DBTaskResult
 from crm.models import Campaign, CampaignRecipient, Proposal
 campaign = Campaign.objects.get()
 rows = sorted(CampaignRecipient.objects.values_list("status", flat=True))
-print(campaign.status, ",".join(rows), ",".join(sorted(Proposal.objects.values_list("status", flat=True))))
+proposals = sorted(Proposal.objects.values_list("status", flat=True))
+tasks = sorted(DBTaskResult.objects.values_list("status", flat=True))
+print(campaign.status, ",".join(rows), ",".join(proposals), ",".join(tasks))
 """
 
 RECOVER = "from crm.services.campaigns import recover_campaigns; print(recover_campaigns())"
@@ -146,14 +149,16 @@ def test_campaign_finishes_after_its_worker_is_killed_mid_send_with_no_duplicate
         killed = manage(worker_env, "shell", "-c", STATE)
         assert killed.startswith("sending ")
         assert killed.split()[1].split(",").count("sending") == 1  # the send cut off with unknown outcome
+        assert killed.split()[3] == "RUNNING"  # what the task backend believes, forever
 
         time.sleep(LEASE_SECONDS + 0.5)  # the dead worker's lease runs out
         handler.release.set()
         assert manage(worker_env, "shell", "-c", RECOVER) != "[]"
         manage(worker_env, "db_worker", "--no-reload", "--batch", "--interval", "0.2", "--no-startup-delay")
 
-        campaign_status, rows, proposals = manage(worker_env, "shell", "-c", STATE).split()
+        campaign_status, rows, proposals, tasks = manage(worker_env, "shell", "-c", STATE).split()
         assert campaign_status == "done"
+        assert tasks == "FAILED,SUCCESSFUL"  # the killed worker's task no longer claims to be RUNNING
         assert rows.split(",").count("sent") == CUSTOMERS - 1
         assert rows.split(",").count("interrupted") == 1  # not retried on its own: the email may have left
         assert proposals.split(",").count("interrupted") == 1
@@ -163,9 +168,10 @@ def test_campaign_finishes_after_its_worker_is_killed_mid_send_with_no_duplicate
         again_to = manage(worker_env, "shell", "-c", SEND_AGAIN)
         manage(worker_env, "db_worker", "--no-reload", "--batch", "--interval", "0.2", "--no-startup-delay")
 
-        campaign_status, rows, proposals = manage(worker_env, "shell", "-c", STATE).split()
+        campaign_status, rows, proposals, tasks = manage(worker_env, "shell", "-c", STATE).split()
         assert campaign_status == "done"
         assert rows == ",".join(["sent"] * CUSTOMERS)
+        assert tasks == "FAILED,SUCCESSFUL,SUCCESSFUL"
         assert proposals == ",".join(["sent"] * CUSTOMERS)
         recipients = [envelope.rcpt_tos[0] for envelope in handler.envelopes]
         assert len(recipients) == CUSTOMERS
