@@ -591,8 +591,9 @@ class CampaignProgress:
     def done(self) -> int:
         c = self.counts
         if self.status in (Campaign.Status.GENERATING, Campaign.Status.REVIEW):
-            return c["total"] - c["pending"]
-        return c["total"] - c["pending"] - c["generated"] - c["sending"]
+            return c["total"] - c["pending"] - c["generating"]
+        # An interrupted send counts as processed: it waits for a staff decision, not for the worker.
+        return c["total"] - c["pending"] - c["generating"] - c["generated"] - c["sending"]
 
     @property
     def finished(self) -> bool:
