@@ -170,6 +170,8 @@ PROPOSAL_SERVER_URL = env("PROPOSAL_SERVER_URL", default="")
 PROPOSAL_SERVER_API_KEY = env("PROPOSAL_SERVER_API_KEY", default="")
 PROPOSAL_SERVER_TENANT = env("PROPOSAL_SERVER_TENANT", default="aremko")
 EMAIL_MAX_PER_MINUTE = env.int("EMAIL_MAX_PER_MINUTE", default=60)
+# A campaign worker or a send silent this long counts as dead: the campaign is re-enqueued, the send "interrumpida".
+SEND_LEASE_SECONDS = env.int("SEND_LEASE_SECONDS", default=300)
 
 # Ley 21.719: days to answer a data-subject request, and how long the access log is kept.
 DATA_REQUEST_DAYS = env.int("DATA_REQUEST_DAYS", default=30)

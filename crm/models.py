@@ -6,8 +6,11 @@ class Proposal(models.Model):
     """A personalised proposal for one customer, stored every time one is generated.
 
     The payload (`customer_profile`, `insights`, `recommendations`, `offer`) has one shape whatever the backend
-    that produced it (see `crm.services.proposals`). Status moves `generated -> sent` or `generated -> failed`
-    (and `failed -> sent` on retry) only through conditional updates in `crm.services.mail`.
+    that produced it (see `crm.services.proposals`). Status moves `generated -> sending -> sent|failed` (and
+    `failed -> sending` on retry) only through conditional updates in `crm.services.mail.sending`. A send whose
+    outcome is unknown (the process died while talking to the SMTP server) stays `sending` until
+    SEND_LEASE_SECONDS after `sending_since`, then becomes `interrupted`: staff decide (mark as sent, or
+    confirm a new send).
     """
 
     class Status(models.TextChoices):
@@ -15,6 +18,7 @@ class Proposal(models.Model):
         SENDING = "sending", "Enviando"
         SENT = "sent", "Enviada"
         FAILED = "failed", "Fallida"
+        INTERRUPTED = "interrupted", "Interrumpida"
         DISCARDED = "discarded", "Descartada"
 
     class Backend(models.TextChoices):
@@ -60,6 +64,7 @@ class Proposal(models.Model):
     failed_at = models.DateTimeField("falló", null=True, blank=True)
     error = models.TextField("error", blank=True, default="")
     attempts = models.PositiveSmallIntegerField("intentos de envío", default=0)
+    sending_since = models.DateTimeField("enviándose desde", null=True, blank=True)
 
     class Meta:
         verbose_name = "propuesta"
@@ -76,7 +81,13 @@ class Campaign(models.Model):
 
     One `CampaignRecipient` per customer (unique), so re-running the task or a worker crash can never email a
     customer the same campaign twice. Status: `generating -> review -> sending -> done` (generate-only
-    campaigns wait in `review` until staff approve the send; generate-and-send ones skip it).
+    campaigns wait in `review` until staff approve the send; generate-and-send ones skip it); `cancelled`
+    from any of them.
+
+    Lease: the worker running the campaign writes its id in `lease_owner` and renews `lease_expires_at` after
+    every customer. A campaign whose lease expired (its worker died) is re-enqueued by
+    `crm.services.campaigns.recover_campaigns`. `lease_owner` empty with a lease time: enqueued, waiting for a
+    worker until then.
     """
 
     class Status(models.TextChoices):
@@ -114,6 +125,8 @@ class Campaign(models.Model):
         related_name="+",
     )
     finished_at = models.DateTimeField("terminada", null=True, blank=True)
+    lease_owner = models.CharField("trabajador a cargo", max_length=64, blank=True, default="")
+    lease_expires_at = models.DateTimeField("plazo del trabajador", null=True, blank=True)
 
     class Meta:
         verbose_name = "campaña"
@@ -129,16 +142,19 @@ class CampaignRecipient(models.Model):
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pendiente"
+        GENERATING = "generating", "Generando"
         GENERATED = "generated", "Propuesta generada"
         DROPPED = "dropped", "Descartado"
         SENDING = "sending", "Enviando"
         SENT = "sent", "Enviado"
         SKIPPED = "skipped", "Omitido"
         FAILED = "failed", "Falló"
+        INTERRUPTED = "interrupted", "Interrumpido: decide si se envió"
 
     class Reason(models.TextChoices):
         OPTED_OUT = "opted_out", "Se dio de baja"
         NO_EMAIL = "no_email", "Sin email válido"
+        RESTRICTED = "restricted", "Bloqueo u oposición (Ley 21.719)"
         RECENT_CONTACT = "recent_contact", "Recibió una propuesta hace poco"
         INTERRUPTED = "interrupted", "Envío interrumpido"
 

@@ -39,3 +39,12 @@ def segment_snapshot_task() -> list[str]:
 def purge_access_log_task() -> int:
     """Delete access-log rows older than ACCESS_LOG_RETENTION_DAYS (run daily by the scheduler)."""
     return access_log.purge_access_log()
+
+
+def recover_campaigns_task() -> list[int]:
+    """Periodic (every minute or so): re-enqueue campaigns whose worker died, mark stuck sends interrupted.
+
+    The database backend leaves the task of a killed worker RUNNING forever; the campaign's own lease is what
+    tells a dead worker from a slow one. Also worth running once when a worker starts.
+    """
+    return campaigns.recover_campaigns()

@@ -10,6 +10,13 @@ urlpatterns = [
     path("crm/campanas/<int:campaign_id>/", campaigns.campana, name="crm_campana"),
     path("crm/campanas/<int:campaign_id>/progreso/", campaigns.campana_progreso, name="crm_campana_progreso"),
     path("crm/campanas/<int:campaign_id>/aprobar/", campaigns.campana_aprobar, name="crm_campana_aprobar"),
+    path("crm/campanas/<int:campaign_id>/cancelar/", campaigns.campana_cancelar, name="crm_campana_cancelar"),
+    path("crm/campanas/<int:campaign_id>/reanudar/", campaigns.campana_reanudar, name="crm_campana_reanudar"),
+    path(
+        "crm/campanas/<int:campaign_id>/propuesta/<int:recipient_id>/decidir/",
+        campaigns.campana_decidir,
+        name="crm_campana_decidir",
+    ),
     path(
         "crm/campanas/<int:campaign_id>/propuesta/<int:recipient_id>/",
         campaigns.campana_destinatario,

@@ -5,34 +5,46 @@ How a campaign runs (see `crm.tasks.run_campaign_task`):
 1. `start_campaign` snapshots the audience (segment, optional limit, optionally only customers not contacted
    in the last N days) into one `CampaignRecipient` row per customer (unique per campaign) and enqueues the
    task when the transaction commits.
-2. The task claims `pending` rows one at a time (`SELECT ... FOR UPDATE SKIP LOCKED` where the database has it,
-   so several workers share the work) and generates a proposal inside the same transaction: a crash rolls the
-   row back to `pending`. Customers who opted out, have no valid email or got a proposal in the last
-   PROPOSAL_MIN_DAYS_BETWEEN days are `skipped` with that reason.
-3. Generate-only campaigns stop in `review`: staff open proposals, drop the ones they do not want and approve.
+2. The task takes the campaign's lease (`Campaign.lease_owner`, `lease_expires_at`: one live worker per
+   campaign) and renews it after every customer; a renewal that fails (cancelled, or taken over after the
+   lease expired) stops it between two customers. `recover_campaigns` (a periodic task, also run when the
+   campaign page opens) enqueues again a campaign whose lease expired because its worker died.
+3. Generation claims `pending -> generating` rows one at a time (`SELECT ... FOR UPDATE SKIP LOCKED` where the
+   database has it) and commits; the proposal backend is called with no transaction open, then the row is
+   recorded `generated`. Customers the rules of `crm.services.mail.rules` refuse (consent, email, frequency
+   cap) are `skipped` with that reason. A row left `generating` by a dead worker goes back to `pending`.
+4. Generate-only campaigns stop in `review`: staff open proposals, drop the ones they do not want and approve.
    Generate-and-send campaigns go straight on.
-4. Sending claims `generated -> sending` rows (committed before talking to the SMTP server) and calls
+5. Sending claims `generated -> sending` rows (committed before talking to the SMTP server) and calls
    `crm.services.mail.send_proposal`, whose own conditional update guarantees one email per proposal. A row
-   is never put back to `generated` once its proposal may have left, so re-running the task or a worker crash
-   never emails a customer the same campaign twice. Sending waits for a slot so that at most
-   EMAIL_MAX_PER_MINUTE emails (sent or failed, by every worker) go out per minute.
+   is never put back to `generated` once its proposal may have left: a row whose send was cut off becomes
+   `interrupted`, and staff decide on the campaign page (mark as sent, or send again). So re-running the task
+   or a worker crash never emails a customer the same campaign twice. Sending waits for a slot so that at
+   most EMAIL_MAX_PER_MINUTE emails (sent or failed, by every worker) go out per minute.
 """
 
 from __future__ import annotations
 
 import datetime
 import logging
+import os
+import socket
 import time
+import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
+from django_tasks import TaskResultStatus
+from django_tasks_db.models import DBTaskResult
 
 from crm.models import Campaign, CampaignRecipient, Proposal
 from crm.services import mail
+from crm.services.proposals import generate_proposal
 from crm.services.rfm import SEGMENTS, customers_in_segment
 from ventas.models import Cliente
 
@@ -71,10 +83,11 @@ class Preview:
     opted_out: int
     no_email: int
     recently_contacted: int
+    other_refusals: int = 0  # rules added later (e.g. a temporary block)
 
     @property
     def will_receive(self) -> int:
-        return self.total - self.opted_out - self.no_email - self.recently_contacted
+        return self.total - self.opted_out - self.no_email - self.recently_contacted - self.other_refusals
 
 
 def audience(options: CampaignOptions, as_of: datetime.date | None = None) -> QuerySet[Cliente]:
@@ -91,22 +104,26 @@ def audience(options: CampaignOptions, as_of: datetime.date | None = None) -> Qu
     return customers
 
 
-def _recently_contacted_ids():
-    since = timezone.now() - datetime.timedelta(days=max(settings.PROPOSAL_MIN_DAYS_BETWEEN, 0))
-    return Proposal.objects.filter(sent_at__gte=since).values("cliente_id")
-
-
 def preview(options: CampaignOptions, as_of: datetime.date | None = None) -> Preview:
-    """How many customers the campaign will include and how many of them will be skipped, and why (one query)."""
-    reachable = Q(acepta_marketing=True) & ~Q(email="")
-    recent = Q(pk__in=_recently_contacted_ids()) if settings.PROPOSAL_MIN_DAYS_BETWEEN > 0 else Q(pk__in=[])
-    figures = Cliente.objects.filter(pk__in=audience(options, as_of).values("pk")).aggregate(
-        total=Count("pk"),
-        opted_out=Count("pk", filter=Q(acepta_marketing=False)),
-        no_email=Count("pk", filter=Q(acepta_marketing=True, email="")),
-        recently_contacted=Count("pk", filter=reachable & recent),
+    """How many customers the campaign will include and how many of them will be skipped, and why.
+
+    One query fetches the audience with each customer's last send; the skip reasons come from the same rules
+    the sender applies (`crm.services.mail.rules`), so the count and the campaign agree.
+    """
+    customers = mail.with_last_sent_at(Cliente.objects.filter(pk__in=audience(options, as_of).values("pk")))
+    now = timezone.now()
+    reasons = Counter(
+        refused.reason if (refused := mail.refusal(cliente, last_sent_at=cliente.last_sent_at, now=now)) else ""
+        for cliente in customers.iterator(chunk_size=2000)
     )
-    return Preview(**figures)
+    known = {"opted_out", "no_email", "recent_contact", ""}
+    return Preview(
+        total=sum(reasons.values()),
+        opted_out=reasons["opted_out"],
+        no_email=reasons["no_email"],
+        recently_contacted=reasons["recent_contact"],
+        other_refusals=sum(count for reason, count in reasons.items() if reason not in known),
+    )
 
 
 def start_campaign(*, options: CampaignOptions, user=None, enqueue: bool = True) -> Campaign:
@@ -132,7 +149,20 @@ def start_campaign(*, options: CampaignOptions, user=None, enqueue: bool = True)
 
 
 def enqueue_campaign(campaign_id: int) -> None:
-    from crm.tasks import run_campaign_task
+    """Enqueue the campaign's task once the transaction commits.
+
+    Unless a live worker holds the campaign, its lease is set "waiting for a worker" for SEND_LEASE_SECONDS:
+    if no worker has taken it by then (the task was lost), `recover_campaigns` enqueues it again.
+    """
+    now = timezone.now()
+    Campaign.objects.filter(Q(lease_owner="") | _expired(now), pk=campaign_id).update(
+        lease_owner="", lease_expires_at=now + mail.send_lease()
+    )
+    _enqueue_on_commit(campaign_id)
+
+
+def _enqueue_on_commit(campaign_id: int) -> None:
+    from crm.tasks import run_campaign_task  # crm.tasks imports this module
 
     transaction.on_commit(lambda: run_campaign_task.enqueue(campaign_id))
 
@@ -171,6 +201,49 @@ def drop_recipient(*, campaign_id: int, recipient_id: int) -> CampaignRecipient:
 
 # --- The worker side ----------------------------------------------------------------------------------------
 
+ACTIVE = (Campaign.Status.GENERATING, Campaign.Status.SENDING)
+
+
+def _expired(now: datetime.datetime) -> Q:
+    return Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True)
+
+
+def worker_id() -> str:
+    """Who holds a lease: host, process and a random suffix (a restarted process is a different worker)."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class Lease:
+    """This worker's right to run one campaign until `lease_expires_at`; renewed after every customer."""
+
+    campaign_id: int
+    owner: str
+
+    def renew(self) -> bool:
+        """Extend the lease; False when the campaign was cancelled or another worker took it over (stop)."""
+        return (
+            Campaign.objects.filter(pk=self.campaign_id, lease_owner=self.owner, status__in=ACTIVE).update(
+                lease_expires_at=timezone.now() + mail.send_lease()
+            )
+            == 1
+        )
+
+    def release(self) -> None:
+        Campaign.objects.filter(pk=self.campaign_id, lease_owner=self.owner).update(
+            lease_owner="", lease_expires_at=None
+        )
+
+
+def acquire_lease(campaign_id: int, owner: str) -> Lease | None:
+    """Take the campaign when it is generating or sending and no live worker holds it (None otherwise)."""
+    now = timezone.now()
+    free = Q(lease_owner="") | Q(lease_owner=owner) | _expired(now)
+    taken = Campaign.objects.filter(free, pk=campaign_id, status__in=ACTIVE).update(
+        lease_owner=owner, lease_expires_at=now + mail.send_lease()
+    )
+    return Lease(campaign_id, owner) if taken else None
+
 
 def _next_recipient(campaign_id: int, status: str) -> CampaignRecipient | None:
     """The next row in `status`, locked for this transaction; rows other workers hold are skipped."""
@@ -181,43 +254,56 @@ def _next_recipient(campaign_id: int, status: str) -> CampaignRecipient | None:
     return rows.select_related("cliente", "proposal").first()
 
 
+def _claim_next(campaign_id: int, status: str, claimed: str) -> CampaignRecipient | None:
+    """Move the next row from `status` to `claimed` and commit, so the slow call after it holds no lock."""
+    with transaction.atomic():
+        recipient = _next_recipient(campaign_id, status)
+        if recipient is not None:
+            CampaignRecipient.objects.filter(pk=recipient.pk, status=status).update(
+                status=claimed, updated_at=timezone.now()
+            )
+    return recipient
+
+
 def _remaining(campaign_id: int, status: str) -> int:
     return CampaignRecipient.objects.filter(campaign_id=campaign_id, status=status).count()
 
 
-def _generate_one(recipient: CampaignRecipient, user) -> None:
-    from crm.services.proposals import generate_proposal
-
+def _generate_one(recipient: CampaignRecipient, user, generate: mail.sending.Generate) -> None:
+    """Generate the proposal of a claimed (`generating`) row, with no transaction open, and record it."""
     cliente = recipient.cliente
+    outcome: dict = {"status": R.GENERATED, "reason": "", "error": ""}
     try:
-        mail.check_recipient(cliente)
-        mail.check_frequency(cliente)
+        mail.check_can_receive(cliente)
     except mail.SendRefused as exc:
-        recipient.status, recipient.reason, recipient.error = R.SKIPPED, exc.reason, str(exc)
+        outcome = {"status": R.SKIPPED, "reason": exc.reason, "error": str(exc)}
     else:
         try:
-            with transaction.atomic():
-                recipient.proposal = generate_proposal(cliente=cliente, user=user)
-            recipient.status = R.GENERATED
+            outcome["proposal"] = generate(cliente=cliente, user=user)
         except Exception as exc:
             # One customer the engine cannot handle must not stop the campaign: record it and go on.
             logger.exception("Campaign %s: proposal for customer %s failed", recipient.campaign_id, cliente.pk)
-            recipient.status, recipient.error = R.FAILED, f"No se pudo generar la propuesta: {exc}"
-    recipient.save(update_fields=["status", "reason", "error", "proposal", "updated_at"])
+            outcome = {"status": R.FAILED, "reason": "", "error": f"No se pudo generar la propuesta: {exc}"}
+    CampaignRecipient.objects.filter(pk=recipient.pk, status=R.GENERATING).update(updated_at=timezone.now(), **outcome)
 
 
-def generate_pending(campaign: Campaign, progress: Progress | None = None) -> None:
+def generate_pending(
+    campaign: Campaign,
+    lease: Lease,
+    progress: Progress | None = None,
+    generate: mail.sending.Generate = generate_proposal,
+) -> bool:
+    """Generate a proposal for every `pending` row; False when stopped (cancelled or lease lost)."""
     total = _remaining(campaign.pk, R.PENDING)
     done = 0
-    while True:
-        with transaction.atomic():
-            recipient = _next_recipient(campaign.pk, R.PENDING)
-            if recipient is None:
-                break
-            _generate_one(recipient, campaign.created_by)
+    while (recipient := _claim_next(campaign.pk, R.PENDING, R.GENERATING)) is not None:
+        _generate_one(recipient, campaign.created_by, generate)
         done += 1
         if progress:
             progress("generate", done, total)
+        if not lease.renew():
+            return False
+    return True
 
 
 def send_slot_wait(now: datetime.datetime | None = None) -> float:
@@ -242,26 +328,41 @@ def send_slot_wait(now: datetime.datetime | None = None) -> float:
     return max((times[-limit] + datetime.timedelta(seconds=60) - now).total_seconds(), 0.01)
 
 
-def _wait_for_slot(sleep=time.sleep) -> None:
+def _wait_for_slot(lease: Lease, sleep=time.sleep) -> bool:
+    """Wait for a send slot, keeping the lease alive; False when the campaign was cancelled meanwhile."""
     while (wait := send_slot_wait()) > 0:
         sleep(min(wait, 5.0))
+        if not lease.renew():
+            return False
+    return True
 
 
-def _recover_interrupted(campaign_id: int) -> None:
-    """Rows left `sending` by a crashed worker take their proposal's final state; never `generated` again
-    once the proposal itself was claimed (the message may have left)."""
-    interrupted = CampaignRecipient.objects.filter(campaign_id=campaign_id, status=R.SENDING)
-    interrupted.filter(proposal__status=Proposal.Status.SENT).update(status=R.SENT)
-    interrupted.filter(proposal__status=Proposal.Status.FAILED).update(status=R.FAILED)
+def _recover_rows(campaign_id: int) -> None:
+    """Rows a dead worker left half-done, put right by the worker that now holds the lease.
+
+    `generating`: back to `pending` (nothing was sent). `sending`: the proposal's own state when it has one; a
+    proposal still `sending` (its outcome is unknown: the message may have left) becomes `interrupted`, and so
+    does the row, until staff decide. Never back to `generated` once the proposal itself was claimed.
+    """
+    rows = CampaignRecipient.objects.filter(campaign_id=campaign_id)
+    rows.filter(status=R.GENERATING).update(status=R.PENDING)
+    in_flight = rows.filter(status=R.SENDING, proposal__status=Proposal.Status.SENDING)
+    Proposal.objects.filter(pk__in=in_flight.values("proposal_id")).update(status=Proposal.Status.INTERRUPTED)
+    unsettled = rows.filter(status__in=[R.SENDING, R.INTERRUPTED])
+    unsettled.filter(proposal__status=Proposal.Status.SENT).update(status=R.SENT)
+    unsettled.filter(proposal__status=Proposal.Status.FAILED).update(status=R.FAILED)
+    unsettled.filter(proposal__status=Proposal.Status.INTERRUPTED).update(status=R.INTERRUPTED)
     # Claimed row whose proposal was never claimed: nothing was attempted, so it can go again.
-    interrupted.filter(proposal__status=Proposal.Status.GENERATED).update(status=R.GENERATED)
+    rows.filter(status=R.SENDING, proposal__status=Proposal.Status.GENERATED).update(status=R.GENERATED)
 
 
-def _send_one(recipient: CampaignRecipient, mailer: mail.Mailer | None) -> None:
+def _send_one(recipient: CampaignRecipient, mailer: mail.Mailer) -> None:
     outcome: dict = {}
     try:
         mail.send_proposal(proposal=recipient.proposal, mailer=mailer)
         outcome = {"status": R.SENT, "reason": "", "error": ""}
+    except mail.SendInterrupted as exc:
+        outcome = {"status": R.INTERRUPTED, "error": str(exc)}
     except mail.ProposalNotSendable as exc:
         state = Proposal.objects.filter(pk=recipient.proposal_id).values_list("status", flat=True).first()
         if state == Proposal.Status.SENT:
@@ -270,7 +371,7 @@ def _send_one(recipient: CampaignRecipient, mailer: mail.Mailer | None) -> None:
             outcome = {"status": R.DROPPED}
         elif state != Proposal.Status.SENDING:
             outcome = {"status": R.SKIPPED, "reason": CampaignRecipient.Reason.INTERRUPTED, "error": str(exc)}
-        # `sending`: another worker owns it and will record the outcome.
+        # `sending`: someone else is sending it right now; the next recovery records its outcome.
     except mail.SendRefused as exc:
         outcome = {"status": R.SKIPPED, "reason": exc.reason, "error": str(exc)}
     except mail.DeliveryFailed as exc:
@@ -279,42 +380,192 @@ def _send_one(recipient: CampaignRecipient, mailer: mail.Mailer | None) -> None:
         CampaignRecipient.objects.filter(pk=recipient.pk).update(updated_at=timezone.now(), **outcome)
 
 
-def send_generated(campaign: Campaign, progress: Progress | None = None, mailer: mail.Mailer | None = None) -> None:
-    _recover_interrupted(campaign.pk)
+def send_generated(
+    campaign: Campaign, lease: Lease, progress: Progress | None = None, mailer: mail.Mailer | None = None
+) -> bool:
+    """Send every `generated` row (claim, commit, SMTP, record); False when stopped (cancelled or lease lost)."""
     total = _remaining(campaign.pk, R.GENERATED)
     done = 0
     mailer = mailer or mail.default_mailer()
     with mailer.session():
         while True:
-            _wait_for_slot()
-            with transaction.atomic():
-                recipient = _next_recipient(campaign.pk, R.GENERATED)
-                if recipient is None:
-                    break
-                CampaignRecipient.objects.filter(pk=recipient.pk, status=R.GENERATED).update(
-                    status=R.SENDING, updated_at=timezone.now()
-                )
+            if not _wait_for_slot(lease):
+                return False
+            recipient = _claim_next(campaign.pk, R.GENERATED, R.SENDING)
+            if recipient is None:
+                return True
             _send_one(recipient, mailer)
             done += 1
             if progress:
                 progress("send", done, total)
+            if not lease.renew():
+                return False
 
 
-def run_campaign(campaign_id: int, *, progress: Progress | None = None, mailer: mail.Mailer | None = None) -> dict:
-    """Do whatever the campaign still needs (generate, then send when approved); safe to run again."""
-    campaign = Campaign.objects.get(pk=campaign_id)
-    if campaign.status == Campaign.Status.GENERATING:
-        generate_pending(campaign, progress)
-        after = Campaign.Status.SENDING if campaign.mode == Campaign.Mode.SEND else Campaign.Status.REVIEW
-        extra = {"approved_at": timezone.now(), "approved_by": campaign.created_by} if after == "sending" else {}
-        Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.GENERATING).update(status=after, **extra)
-        campaign.refresh_from_db()
-    if campaign.status == Campaign.Status.SENDING:
-        send_generated(campaign, progress, mailer)
-        Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.SENDING).update(
-            status=Campaign.Status.DONE, finished_at=timezone.now()
-        )
+def run_campaign(
+    campaign_id: int,
+    *,
+    progress: Progress | None = None,
+    mailer: mail.Mailer | None = None,
+    generate: mail.sending.Generate = generate_proposal,
+    owner: str | None = None,
+) -> dict:
+    """Do whatever the campaign still needs (generate, then send when approved); safe to run again.
+
+    Runs only under the campaign's lease: when a live worker holds it, or the campaign is in review, done or
+    cancelled, this returns at once. A cancel is seen after the current customer (the lease renewal fails).
+    """
+    lease = acquire_lease(campaign_id, owner or worker_id())
+    if lease is None:
+        return campaign_progress(campaign_id).as_dict()
+    try:
+        _recover_rows(campaign_id)
+        campaign = Campaign.objects.get(pk=campaign_id)
+        if campaign.status == Campaign.Status.GENERATING:
+            if not generate_pending(campaign, lease, progress, generate):
+                return campaign_progress(campaign_id).as_dict()
+            after, extra = Campaign.Status.REVIEW, {}
+            if campaign.approved_at is not None:  # approved, cancelled, then resumed
+                after = Campaign.Status.SENDING
+            elif campaign.mode == Campaign.Mode.SEND:
+                after = Campaign.Status.SENDING
+                extra = {"approved_at": timezone.now(), "approved_by": campaign.created_by}
+            Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.GENERATING).update(status=after, **extra)
+            campaign.refresh_from_db()
+        if campaign.status == Campaign.Status.SENDING:
+            if not send_generated(campaign, lease, progress, mailer):
+                return campaign_progress(campaign_id).as_dict()
+            Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.SENDING).update(
+                status=Campaign.Status.DONE, finished_at=timezone.now()
+            )
+    finally:
+        lease.release()
     return campaign_progress(campaign_id).as_dict()
+
+
+def recover_campaign(campaign_id: int) -> bool:
+    """Re-enqueue the campaign when it is generating or sending and its lease expired (its worker died, or its
+    task was lost); True when it did. Cheap enough for every opening of the campaign page (one UPDATE)."""
+    now = timezone.now()
+    stale = Campaign.objects.filter(_expired(now), pk=campaign_id, status__in=ACTIVE).update(
+        lease_owner="", lease_expires_at=now + mail.send_lease()
+    )
+    if stale:  # the conditional UPDATE picks one caller; its task is enqueued when the caller's transaction commits
+        logger.warning("Campaign %s had no live worker: enqueued again", campaign_id)
+        _close_dead_task_rows(campaign_id, now)
+        _enqueue_on_commit(campaign_id)
+    return bool(stale)
+
+
+RUN_TASK_PATH = "crm.tasks.run_campaign_task"
+
+
+def _close_dead_task_rows(campaign_id: int, now: datetime.datetime) -> int:
+    """The database task backend leaves the task of a killed worker RUNNING forever: once the campaign's lease
+    says its worker is gone, close that row as failed so the task admin tells the truth. (A worker that was only
+    slow still records its own result when it finishes.)"""
+    return DBTaskResult.objects.filter(
+        status=TaskResultStatus.RUNNING, task_path=RUN_TASK_PATH, args_kwargs__args__0=campaign_id
+    ).update(
+        status=TaskResultStatus.FAILED,
+        finished_at=now,
+        exception_class_path="crm.services.campaigns.WorkerLost",
+        traceback="The worker stopped renewing the campaign's lease (killed?); the campaign was enqueued again.",
+    )
+
+
+def recover_campaigns() -> list[int]:
+    """The periodic recovery: sends silent past their lease become `interrupted`, and every generating or
+    sending campaign whose lease expired is enqueued again. Returns the campaigns re-enqueued."""
+    mail.expire_stuck_sends()
+    stale = Campaign.objects.filter(_expired(timezone.now()), status__in=ACTIVE).values_list("pk", flat=True)
+    return [campaign_id for campaign_id in list(stale) if recover_campaign(campaign_id)]
+
+
+# --- Staff decisions on a campaign page ---------------------------------------------------------------------
+
+
+def cancel_campaign(*, campaign_id: int, user=None) -> Campaign:
+    """Stop a campaign (generating, in review or sending); a worker stops after the customer in hand."""
+    cancelled = Campaign.objects.filter(pk=campaign_id, status__in=[*ACTIVE, Campaign.Status.REVIEW]).update(
+        status=Campaign.Status.CANCELLED, finished_at=timezone.now()
+    )
+    if not cancelled:
+        raise CampaignError("Esta campaña ya terminó o ya estaba cancelada.")
+    logger.info("Campaign %s cancelled by %s", campaign_id, getattr(user, "pk", None))
+    return Campaign.objects.get(pk=campaign_id)
+
+
+def resume_campaign(*, campaign_id: int, user=None) -> Campaign:
+    """Start again a cancelled campaign, or one whose worker is gone, where it stopped.
+
+    A cancelled campaign goes back to generating (customers still pending), sending (approved) or review.
+    A generating or sending one is enqueued again unless a live worker holds it.
+    """
+    with transaction.atomic():
+        campaign = Campaign.objects.select_for_update().get(pk=campaign_id)
+        if campaign.status == Campaign.Status.CANCELLED:
+            rows = CampaignRecipient.objects.filter(campaign=campaign)
+            if rows.filter(status__in=[R.PENDING, R.GENERATING]).exists():
+                campaign.status = Campaign.Status.GENERATING
+            elif campaign.approved_at is not None:
+                campaign.status = Campaign.Status.SENDING
+            else:
+                campaign.status = Campaign.Status.REVIEW
+            campaign.finished_at = None
+            campaign.save(update_fields=["status", "finished_at"])
+        elif campaign.status not in ACTIVE:
+            raise CampaignError("Solo se puede reanudar una campaña cancelada o detenida.")
+        elif campaign.lease_owner and campaign.lease_expires_at and campaign.lease_expires_at > timezone.now():
+            raise CampaignError("La campaña ya está avanzando en segundo plano.")
+        if campaign.status in ACTIVE:
+            enqueue_campaign(campaign.pk)
+    logger.info("Campaign %s resumed by %s", campaign_id, getattr(user, "pk", None))
+    return Campaign.objects.get(pk=campaign_id)
+
+
+def decide_interrupted(*, campaign_id: int, recipient_id: int, sent: bool, user=None) -> CampaignRecipient:
+    """Staff settle a send with unknown outcome: `sent=True` records it as sent (the customer got it);
+    `sent=False` sends it again (the campaign goes back to sending when it had finished)."""
+    now = timezone.now()
+    with transaction.atomic():
+        recipient = (
+            CampaignRecipient.objects.select_for_update(of=("self",))
+            .select_related("campaign", "proposal", "cliente")
+            .filter(pk=recipient_id, campaign_id=campaign_id, status=R.INTERRUPTED)
+            .first()
+        )
+        if recipient is None or recipient.proposal is None:
+            raise CampaignError("Ese envío ya no está interrumpido.")
+        proposal = Proposal.objects.filter(pk=recipient.proposal_id, status=Proposal.Status.INTERRUPTED)
+        if sent:
+            proposal.update(
+                status=Proposal.Status.SENT,
+                sent_at=F("sending_since"),
+                sent_to=recipient.cliente.email,
+                error="Marcada como enviada por el equipo tras un envío interrumpido.",
+            )
+            Proposal.objects.filter(pk=recipient.proposal_id, sent_at__isnull=True).update(sent_at=now)
+            recipient.status, recipient.error = R.SENT, ""
+        else:
+            proposal.update(status=Proposal.Status.GENERATED, error="")
+            recipient.status, recipient.error = R.GENERATED, ""
+            campaign = recipient.campaign
+            if campaign.status == Campaign.Status.DONE:
+                Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.DONE).update(
+                    status=Campaign.Status.SENDING, finished_at=None
+                )
+            if campaign.status in (*ACTIVE, Campaign.Status.DONE):
+                enqueue_campaign(campaign.pk)
+        recipient.save(update_fields=["status", "error", "updated_at"])
+    logger.info(
+        "Campaign %s: interrupted send to customer %s %s by %s",
+        campaign_id,
+        recipient.cliente_id,
+        "marked as sent" if sent else "sent again",
+        getattr(user, "pk", None),
+    )
+    return recipient
 
 
 # --- Figures ------------------------------------------------------------------------------------------------
@@ -342,8 +593,9 @@ class CampaignProgress:
     def done(self) -> int:
         c = self.counts
         if self.status in (Campaign.Status.GENERATING, Campaign.Status.REVIEW):
-            return c["total"] - c["pending"]
-        return c["total"] - c["pending"] - c["generated"] - c["sending"]
+            return c["total"] - c["pending"] - c["generating"]
+        # An interrupted send counts as processed: it waits for a staff decision, not for the worker.
+        return c["total"] - c["pending"] - c["generating"] - c["generated"] - c["sending"]
 
     @property
     def finished(self) -> bool:

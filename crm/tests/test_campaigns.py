@@ -9,7 +9,7 @@ from django.db import IntegrityError, connection
 from django.utils import timezone
 
 from crm.models import Campaign, CampaignRecipient, Proposal
-from crm.services import campaigns, mail
+from crm.services import campaigns, mail, proposals
 from crm.services.campaigns import CampaignOptions
 from crm.tests.mailtools import make_proposal
 from ventas.models import Cliente, ServiceHistory
@@ -63,21 +63,18 @@ def start(django_capture_on_commit_callbacks, **options):
         return campaigns.start_campaign(options=CampaignOptions(**options))
 
 
-@pytest.fixture
-def quick_generation(monkeypatch):
+def quick_generation(*, cliente, **kwargs):
     """The local engine needs ~0.1 s per customer; the 200-customer test is about delivery, so it stores
     ready-made proposals instead (the smaller tests below use the real engine)."""
-    from crm.services import proposals
-
-    monkeypatch.setattr(proposals, "generate_proposal", lambda *, cliente, **kwargs: make_proposal(cliente))
+    return make_proposal(cliente)
 
 
-def test_campaign_over_200_customers_sends_190_and_reports_10_skipped_with_reasons(
-    smtp_server, db, django_capture_on_commit_callbacks, quick_generation
-):
+def test_campaign_over_200_customers_sends_190_and_reports_10_skipped_with_reasons(smtp_server, db):
     at_risk_customers(200, opted_out=5, without_email=5)
 
-    campaign = start(django_capture_on_commit_callbacks, segment="at_risk", mode=Campaign.Mode.SEND)
+    options = CampaignOptions(segment="at_risk", mode=Campaign.Mode.SEND)
+    campaign = campaigns.start_campaign(options=options, enqueue=False)
+    campaigns.run_campaign(campaign.pk, generate=quick_generation)
 
     progress = campaigns.campaign_progress(campaign.pk)
     assert progress.status == Campaign.Status.DONE
@@ -91,7 +88,7 @@ def test_campaign_over_200_customers_sends_190_and_reports_10_skipped_with_reaso
 
     # Re-running the task, even from the start, sends nobody anything more.
     Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.GENERATING)
-    campaigns.run_campaign(campaign.pk)
+    campaigns.run_campaign(campaign.pk, generate=quick_generation)
     assert len(smtp_server.envelopes) == 190
     assert Proposal.objects.count() == 190
 
@@ -123,7 +120,7 @@ def test_worker_crash_while_sending_never_sends_a_customer_twice(smtp_server, db
     assert len({envelope.rcpt_tos[0] for envelope in smtp_server.envelopes}) == 5
     counts = campaigns.campaign_progress(campaign.pk).counts
     assert counts["sent"] == 5
-    assert counts["sending"] == 1
+    assert counts["interrupted"] == 1  # staff decide on the campaign page
 
 
 def test_preview_counts_who_will_be_included_and_skipped(db, settings):
@@ -221,21 +218,17 @@ def test_a_customer_appears_once_per_campaign(db):
         CampaignRecipient.objects.create(campaign=campaign, cliente=cliente)
 
 
-def test_a_failed_generation_is_recorded_and_the_campaign_goes_on(
-    smtp_server, db, django_capture_on_commit_callbacks, monkeypatch
-):
+def test_a_failed_generation_is_recorded_and_the_campaign_goes_on(smtp_server, db):
     customers = at_risk_customers(3)
-    from crm.services import proposals
-
-    real = proposals.generate_proposal
 
     def flaky(*, cliente, **kwargs):
         if cliente.pk == customers[1].pk:
             raise proposals.ProposalBackendError("El motor de propuestas no respondió.")
-        return real(cliente=cliente, **kwargs)
+        return proposals.generate_proposal(cliente=cliente, **kwargs)
 
-    monkeypatch.setattr(proposals, "generate_proposal", flaky)
-    campaign = start(django_capture_on_commit_callbacks, segment="at_risk", mode=Campaign.Mode.SEND)
+    options = CampaignOptions(segment="at_risk", mode=Campaign.Mode.SEND)
+    campaign = campaigns.start_campaign(options=options, enqueue=False)
+    campaigns.run_campaign(campaign.pk, generate=flaky)
 
     failed = CampaignRecipient.objects.get(campaign=campaign, cliente=customers[1])
     assert failed.status == R.FAILED
@@ -310,3 +303,36 @@ def test_four_workers_on_one_campaign_send_each_customer_exactly_once(smtp_serve
     assert len(smtp_server.envelopes) == 24
     assert len({envelope.rcpt_tos[0] for envelope in smtp_server.envelopes}) == 24
     assert Proposal.objects.count() == 24
+
+
+def test_preview_and_sending_agree_on_what_a_valid_email_is(smtp_server, db):
+    customers = at_risk_customers(3)
+    Cliente.objects.filter(pk=customers[0].pk).update(email="sin-arroba.example.org")
+
+    preview = campaigns.preview(CampaignOptions(segment="at_risk"))
+    campaign = campaigns.start_campaign(options=CampaignOptions(segment="at_risk", mode="send"), enqueue=False)
+    campaigns.run_campaign(campaign.pk, generate=quick_generation)
+
+    assert (preview.no_email, preview.will_receive) == (1, 2)
+    skipped = CampaignRecipient.objects.get(campaign=campaign, cliente=customers[0])
+    assert (skipped.status, skipped.reason) == (R.SKIPPED, "no_email")
+    assert len(smtp_server.envelopes) == 2
+
+
+def test_a_new_rule_is_applied_by_the_preview_the_campaign_and_the_sender(smtp_server, db, monkeypatch):
+    customers = at_risk_customers(2)
+
+    def blocked(cliente, last_sent_at, now):
+        return mail.SendRefused("Bloqueado.") if cliente.pk == customers[0].pk else None
+
+    monkeypatch.setattr(mail.rules, "RULES", [*mail.rules.RULES, blocked])
+
+    preview = campaigns.preview(CampaignOptions(segment="at_risk"))
+    with pytest.raises(mail.SendRefused):
+        mail.send_proposal(proposal=make_proposal(customers[0]))
+    campaign = campaigns.start_campaign(options=CampaignOptions(segment="at_risk", mode="send"), enqueue=False)
+    campaigns.run_campaign(campaign.pk, generate=quick_generation)
+
+    assert (preview.other_refusals, preview.will_receive) == (1, 1)
+    assert CampaignRecipient.objects.get(campaign=campaign, cliente=customers[0]).status == R.SKIPPED
+    assert [envelope.rcpt_tos[0] for envelope in smtp_server.envelopes] == [customers[1].email]

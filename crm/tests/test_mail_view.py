@@ -4,6 +4,7 @@ import datetime
 
 import pytest
 from django.core.cache import cache
+from django.db import connection
 from django.template.loader import render_to_string
 from django.test import RequestFactory
 from django.urls import reverse
@@ -262,3 +263,68 @@ def test_sending_without_a_proposal_respects_the_generation_rate_limit(staff_cli
 
     assert response.status_code == 429
     assert "Demasiadas propuestas" in response.json()["error"]
+
+
+def stuck_in_sending(cliente, settings, **fields):
+    """A proposal whose send started longer than SEND_LEASE_SECONDS ago and never finished (process died)."""
+    long_ago = timezone.now() - datetime.timedelta(seconds=settings.SEND_LEASE_SECONDS + 1)
+    return make_proposal(cliente, status=Proposal.Status.SENDING, sending_since=long_ago, **fields)
+
+
+def test_a_send_stuck_in_sending_asks_for_confirmation_then_goes_out(staff_client, smtp_server, cliente, settings):
+    proposal = stuck_in_sending(cliente, settings)
+
+    refused = enviar(staff_client, cliente)
+    confirmed = enviar(staff_client, cliente, proposal_id=proposal.pk, confirmar="1")
+
+    assert refused.status_code == 409
+    assert refused.json()["reason"] == "interrupted"
+    assert refused.json()["needs_confirmation"] is True
+    assert "se interrumpió" in refused.json()["error"]
+    assert confirmed.status_code == 200
+    assert confirmed.json()["proposal_id"] == proposal.pk
+    assert len(smtp_server.envelopes) == 1
+
+
+def test_a_send_in_progress_is_refused_while_its_lease_runs(staff_client, smtp_server, cliente):
+    proposal = make_proposal(cliente, status=Proposal.Status.SENDING, sending_since=timezone.now())
+
+    response = enviar(staff_client, cliente, proposal_id=proposal.pk, confirmar="1")
+
+    assert response.status_code == 409
+    assert "enviando en este momento" in response.json()["error"]
+    assert smtp_server.envelopes == []
+
+
+def test_panel_offers_a_confirmed_resend_of_an_interrupted_send(cliente, settings):
+    stuck_in_sending(cliente, settings, offer_code="AREMKO-CORTADA")
+
+    html = render_panel(cliente)
+
+    assert "se interrumpió" in html
+    assert 'name="confirmar"' in html
+    assert "AREMKO-CORTADA" in html
+    assert "disabled" not in html
+
+
+@pytest.mark.django_db(transaction=True)
+def test_send_by_email_calls_the_backend_and_the_smtp_server_outside_any_transaction(smtp_server):
+    cliente = make_cliente("Sin Transaccion", email="sin.tx@example.org")
+    seen = []
+
+    def slow_backend(*, cliente, **kwargs):
+        seen.append(("generate", connection.in_atomic_block))
+        return make_proposal(cliente)
+
+    class WatchingMailer(mail.Mailer):
+        def send(self, message):
+            seen.append(("send", connection.in_atomic_block))
+            super().send(message)
+
+    proposal = mail.send_to_customer(
+        cliente_id=cliente.pk, generate=slow_backend, mailer=WatchingMailer(from_email="reservas@example.com")
+    )
+
+    assert seen == [("generate", False), ("send", False)]
+    assert proposal.status == Proposal.Status.SENT
+    assert len(smtp_server.envelopes) == 1

@@ -124,6 +124,7 @@ def _detail(request, campaign_id, *, error="", status=200):
 @require_GET
 @staff_required
 def campana(request, campaign_id: int):
+    campaigns.recover_campaign(campaign_id)  # a campaign whose worker died starts again when staff look at it
     return _detail(request, campaign_id)
 
 
@@ -169,6 +170,50 @@ def campana_descartar(request, campaign_id: int, recipient_id: int):
     get_object_or_404(CampaignRecipient, pk=recipient_id, campaign_id=campaign_id)
     try:
         campaigns.drop_recipient(campaign_id=campaign_id, recipient_id=recipient_id)
+    except campaigns.CampaignError as exc:
+        return _detail(request, campaign_id, error=str(exc), status=409)
+    return redirect("crm_campana", campaign_id=campaign_id)
+
+
+@require_POST
+@staff_required
+def campana_cancelar(request, campaign_id: int):
+    get_object_or_404(Campaign, pk=campaign_id)
+    try:
+        campaigns.cancel_campaign(campaign_id=campaign_id, user=request.user)
+    except campaigns.CampaignError as exc:
+        return _detail(request, campaign_id, error=str(exc), status=409)
+    return redirect("crm_campana", campaign_id=campaign_id)
+
+
+@require_POST
+@staff_required
+def campana_reanudar(request, campaign_id: int):
+    get_object_or_404(Campaign, pk=campaign_id)
+    try:
+        campaigns.resume_campaign(campaign_id=campaign_id, user=request.user)
+    except campaigns.CampaignError as exc:
+        return _detail(request, campaign_id, error=str(exc), status=409)
+    return redirect("crm_campana", campaign_id=campaign_id)
+
+
+INTERRUPTED_DECISIONS = {"enviada": True, "reenviar": False}
+
+
+@require_POST
+@staff_required
+def campana_decidir(request, campaign_id: int, recipient_id: int):
+    """A send with unknown outcome: staff say it arrived (`decision=enviada`) or send it again (`reenviar`)."""
+    get_object_or_404(CampaignRecipient, pk=recipient_id, campaign_id=campaign_id)
+    decision = request.POST.get("decision", "")
+    if decision not in INTERRUPTED_DECISIONS:
+        return _detail(
+            request, campaign_id, error="Elige si el correo se envió o si hay que enviarlo de nuevo.", status=400
+        )
+    try:
+        campaigns.decide_interrupted(
+            campaign_id=campaign_id, recipient_id=recipient_id, sent=INTERRUPTED_DECISIONS[decision], user=request.user
+        )
     except campaigns.CampaignError as exc:
         return _detail(request, campaign_id, error=str(exc), status=409)
     return redirect("crm_campana", campaign_id=campaign_id)

@@ -19,7 +19,7 @@
   }
 
   function render(data) {
-    ["status_label", "done", "total", "generated", "sent", "skipped", "failed", "dropped"].forEach(function (name) {
+    ["status_label", "done", "total", "generated", "sent", "skipped", "failed", "dropped", "interrupted"].forEach(function (name) {
       setField(name, data[name]);
     });
     var bar = box.querySelector("progress");
