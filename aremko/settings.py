@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_tasks",
     "django_tasks_db",
+    "axes",
     "ventas",
     "crm",
 ]
@@ -54,6 +55,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into the Spanish lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "aremko.urls"
@@ -99,6 +102,23 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# Login throttling (staff login and admin login) with django-axes: failures are counted in the database, so
+# every worker process sees them; LOGIN_FAILURE_LIMIT failures of one username from one address lock that
+# pair out for LOGIN_LOCKOUT_MINUTES (a new failure while locked restarts the wait).
+AUTHENTICATION_BACKENDS = [
+    "crm.services.ratelimit.LoginThrottleBackend",
+    "crm.roles.RoleBackend",  # Django's ModelBackend, permissions in one query
+]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "crm.views.access.login_locked_out"
+AXES_CLIENT_IP_CALLABLE = "crm.services.ratelimit.client_ip"
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_VERBOSE = False
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "crm_dashboard"
 LOGOUT_REDIRECT_URL = "login"
@@ -143,7 +163,9 @@ if TASKS_BACKEND.startswith("django_tasks_rq"):
     INSTALLED_APPS += ["django_rq", "django_tasks_rq"]
     RQ_QUEUES = {"default": {"URL": env("REDIS_URL", default="redis://127.0.0.1:6379/0")}}
 
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# One cache for every worker process (the proposal rate limit lives there): Redis when REDIS_URL is set,
+# else a database table (`migrate` creates it: crm migration 0005 runs `createcachetable`).
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "crm_cache"}}
 if env("REDIS_URL", default=""):
     CACHES["default"] = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env("REDIS_URL")}
 
@@ -170,9 +192,16 @@ PROPOSAL_SERVER_URL = env("PROPOSAL_SERVER_URL", default="")
 PROPOSAL_SERVER_API_KEY = env("PROPOSAL_SERVER_API_KEY", default="")
 PROPOSAL_SERVER_TENANT = env("PROPOSAL_SERVER_TENANT", default="aremko")
 EMAIL_MAX_PER_MINUTE = env.int("EMAIL_MAX_PER_MINUTE", default=60)
+# AI generations at once per worker process (below GUNICORN_THREADS, so pages keep threads); 0: no cap.
+AI_MAX_CONCURRENT_GENERATIONS = env.int("AI_MAX_CONCURRENT_GENERATIONS", default=3)
+# Campaigns sending to more customers than this need approval by a second user with `crm.approve_campaign`.
+CAMPAIGN_APPROVAL_THRESHOLD = env.int("CAMPAIGN_APPROVAL_THRESHOLD", default=50)
 
 # Security. Production (DEBUG off) gets HTTPS-only cookies, HSTS and redirects unless told otherwise.
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_PROXY", default=True) else None
+# BEHIND_PROXY=true only when a reverse proxy on this host terminates TLS and sets X-Forwarded-Proto and
+# X-Forwarded-For (overwriting what the client sent); otherwise a client could claim https or any address.
+BEHIND_PROXY = env.bool("BEHIND_PROXY", default=False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_PROXY else None
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)

@@ -1,10 +1,18 @@
-"""A small fixed-window rate limit on Django's cache (shared between workers when the cache is Redis)."""
+"""Rate limits: the per-user proposal limit, and the login throttle's request details.
+
+The proposal limit is a small fixed window on Django's default cache, which every worker process shares
+(Redis with REDIS_URL, else the database cache table). Login throttling is django-axes with its database
+handler (settings: AXES_*, LOGIN_FAILURE_LIMIT); this module gives it the client address and a backend that
+leaves programmatic logins (no request: management commands, test clients) alone.
+"""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
 
+from axes.backends import AxesStandaloneBackend
+from django.conf import settings
 from django.core.cache import cache
 
 
@@ -32,6 +40,23 @@ def hit(scope: str, identity: object, *, limit: int, window: int = 60) -> RateLi
 
 def proposal_rate_limit(user) -> RateLimit:
     """At most PROPOSAL_RATE_LIMIT_PER_MINUTE proposals per user and minute (AI calls cost money)."""
-    from django.conf import settings
-
     return hit("proposal", user.pk, limit=settings.PROPOSAL_RATE_LIMIT_PER_MINUTE)
+
+
+def client_ip(request) -> str:
+    """The client's address: REMOTE_ADDR, or with BEHIND_PROXY the address our proxy appended last to
+    X-Forwarded-For (earlier entries come from the client and can be forged)."""
+    if settings.BEHIND_PROXY:
+        forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        if forwarded[-1]:
+            return forwarded[-1][:45]
+    return request.META.get("REMOTE_ADDR", "") or "desconocida"
+
+
+class LoginThrottleBackend(AxesStandaloneBackend):
+    """django-axes' lockout check for logins over HTTP; `authenticate()` without a request is not throttled."""
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        if request is None:
+            return None
+        return super().authenticate(request, username=username, password=password, **kwargs)
