@@ -8,6 +8,7 @@ leaves programmatic logins (no request: management commands, test clients) alone
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from dataclasses import dataclass
 
@@ -43,14 +44,22 @@ def proposal_rate_limit(user) -> RateLimit:
     return hit("proposal", user.pk, limit=settings.PROPOSAL_RATE_LIMIT_PER_MINUTE)
 
 
-def client_ip(request) -> str:
+def _valid_ip(value: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        return None
+
+
+def client_ip(request) -> str | None:
     """The client's address: REMOTE_ADDR, or with BEHIND_PROXY the address our proxy appended last to
-    X-Forwarded-For (earlier entries come from the client and can be forged)."""
+    X-Forwarded-For (earlier entries come from the client and can be forged). None when unknown or invalid
+    (a request built in code, a garbled header); axes then counts by username alone."""
     if settings.BEHIND_PROXY:
-        forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
-        if forwarded[-1]:
-            return forwarded[-1][:45]
-    return request.META.get("REMOTE_ADDR", "") or "desconocida"
+        forwarded = _valid_ip(request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")[-1])
+        if forwarded:
+            return forwarded
+    return _valid_ip(request.META.get("REMOTE_ADDR", ""))
 
 
 class LoginThrottleBackend(AxesStandaloneBackend):

@@ -66,3 +66,13 @@ def login_locked_out(request, original_response=None, credentials=None):
     response = render(request, "registration/bloqueado.html", context, status=429)
     response["Retry-After"] = str(int(settings.AXES_COOLOFF_TIME.total_seconds()))
     return response
+
+
+def busy_response(request, busy):
+    """503 + Retry-After when this process's AI slots are all taken (crm.services.concurrency)."""
+    if wants_json(request):
+        response = json_error(503, busy.message, reason="busy")
+    else:
+        response = render(request, "503.html", {"message": busy.message}, status=503)
+    response["Retry-After"] = str(busy.retry_after)
+    return response

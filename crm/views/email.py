@@ -12,7 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from crm.services import mail
 from crm.services.concurrency import EngineBusy, ai_slot
 from crm.services.ratelimit import proposal_rate_limit
-from crm.views.access import crm_view, wants_json
+from crm.views.access import busy_response, crm_view, wants_json
 from ventas.formatting import format_date
 from ventas.models import Cliente
 
@@ -50,9 +50,7 @@ def enviar_propuesta(request, cliente_id: int):
                 cliente_id=cliente_id, proposal_id=int(raw_id) if raw_id else None, user=request.user, force=force
             )
     except EngineBusy as busy:
-        response = _answer(request, 503, {"ok": False, "error": busy.message, "reason": "busy"})
-        response["Retry-After"] = str(busy.retry_after)
-        return response
+        return busy_response(request, busy)
     except Cliente.DoesNotExist:
         return _answer(request, 404, {"ok": False, "error": "El cliente no existe.", "reason": "not_found"})
     except mail.SendRefused as exc:

@@ -15,7 +15,7 @@ from crm.models import Proposal
 from crm.services.concurrency import EngineBusy, ai_slot
 from crm.services.proposals import UNSUBSCRIBE_MARKER, ProposalError, generate_proposal
 from crm.services.ratelimit import proposal_rate_limit
-from crm.views.access import crm_view, json_error, wants_json
+from crm.views.access import busy_response, crm_view, json_error, wants_json
 from ventas.formatting import format_clp, format_date
 from ventas.models import Cliente
 
@@ -72,7 +72,7 @@ def generar_propuesta(request, cliente_id: int):
         with ai_slot():
             proposal = generate_proposal(cliente=cliente, user=request.user)
     except EngineBusy as busy:
-        return _error(request, 503, busy.message, cliente_id, Retry_After=str(busy.retry_after))
+        return busy_response(request, busy)
     except ProposalError as error:
         logger.warning(
             "proposal for cliente %s by %s failed: %s %s", cliente_id, request.user.pk, error.message, error.detail
