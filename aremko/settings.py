@@ -117,7 +117,7 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "crm.views.access.login_locked_out"
 AXES_CLIENT_IP_CALLABLE = "crm.services.ratelimit.client_ip"
-AXES_USERNAME_FORM_FIELD = "username"
+AXES_USERNAME_CALLABLE = "crm.services.ratelimit.login_username"
 AXES_VERBOSE = False
 
 LOGIN_URL = "login"

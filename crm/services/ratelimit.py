@@ -62,6 +62,18 @@ def client_ip(request) -> str | None:
     return _valid_ip(request.META.get("REMOTE_ADDR", ""))
 
 
+USERNAME_MAX_LENGTH = 150  # Django's username column; axes stores it in a 255-character one
+
+
+def login_username(request, credentials=None) -> str | None:
+    """The username a login attempt is counted under (AXES_USERNAME_CALLABLE), cut to a storable length.
+
+    Django's login form does not enforce the username's maximum length before authenticating, so a
+    3,000-character name would reach axes' table (a 500 on PostgreSQL)."""
+    username = (credentials or getattr(request, "POST", {})).get("username")
+    return None if username is None else str(username)[:USERNAME_MAX_LENGTH]
+
+
 class LoginThrottleBackend(AxesStandaloneBackend):
     """django-axes' lockout check for logins over HTTP; `authenticate()` without a request is not throttled."""
 

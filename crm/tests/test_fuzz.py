@@ -149,7 +149,8 @@ def shots(valid) -> list[Shot]:
             planned += _requests(["superuser"], valid_path, [NUL, "²"])[::2]  # GET only
             planned += [Shot("superuser", "GET", path) for path in hostile_paths]
             continue
-        planned += _requests(["anonymous"], valid_path, HOSTILE[:2])
+        # Anonymous visitors are mostly sent to the login page, which itself gets every value.
+        planned += _requests(["anonymous"], valid_path, HOSTILE if "login" in route else HOSTILE[:2])
         planned += _requests(["staff"], valid_path, HOSTILE)
         planned += _requests(["superuser"], valid_path, HOSTILE[:2])
         for path in hostile_paths:
