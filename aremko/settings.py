@@ -164,11 +164,16 @@ if TASKS_BACKEND.startswith("django_tasks_rq"):
     INSTALLED_APPS += ["django_rq", "django_tasks_rq"]
     RQ_QUEUES = {"default": {"URL": env("REDIS_URL", default="redis://127.0.0.1:6379/0")}}
 
-# One cache for every worker process (the proposal rate limit lives there): Redis when REDIS_URL is set,
-# else a database table (`migrate` creates it: crm migration 0005 runs `createcachetable`).
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "crm_cache"}}
+# Two caches. "default": per-process memory for computed values (statistics), or Redis with REDIS_URL.
+# "shared": what every worker process must see the same (the proposal rate limit): Redis with REDIS_URL, else
+# a database table (`crm_cache`; `migrate` creates it, crm migration 0005 runs `createcachetable`).
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "shared": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "crm_cache"},
+}
 if env("REDIS_URL", default=""):
-    CACHES["default"] = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env("REDIS_URL")}
+    redis_cache = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env("REDIS_URL")}
+    CACHES = {"default": redis_cache, "shared": redis_cache}
 
 # CRM: RFM thresholds (days, services, CLP).
 RFM_RECENCY_DAYS = env.list("RFM_RECENCY_DAYS", cast=int, default=[90, 180])

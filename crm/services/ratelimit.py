@@ -1,6 +1,6 @@
 """Rate limits: the per-user proposal limit, and the login throttle's request details.
 
-The proposal limit is a small fixed window on Django's default cache, which every worker process shares
+The proposal limit is a small fixed window on the "shared" cache, which every worker process sees the same
 (Redis with REDIS_URL, else the database cache table). Login throttling is django-axes with its database
 handler (settings: AXES_*, LOGIN_FAILURE_LIMIT); this module gives it the client address and a backend that
 leaves programmatic logins (no request: management commands, test clients) alone.
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from axes.backends import AxesStandaloneBackend
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import caches
 
 
 @dataclass(frozen=True)
@@ -24,19 +24,20 @@ class RateLimit:
 
 
 def hit(scope: str, identity: object, *, limit: int, window: int = 60) -> RateLimit:
-    """Count one attempt of `identity` in `scope`; refuse once `limit` attempts fall in the same window."""
+    """Count one attempt of `identity` in `scope`; refuse once `limit` attempts fall in the same window.
+
+    Each attempt claims the first free numbered slot with `cache.add`, which is atomic on every backend (a
+    unique key in the database cache, SET NX in Redis), unlike `incr` on the database cache (read, then
+    write): simultaneous requests in several processes can never all take the same slot.
+    """
+    cache = caches["shared"]
     now = int(time.time())
     window_start = now - now % window
     key = f"ratelimit:{scope}:{identity}:{window_start}"
-    cache.add(key, 0, timeout=window + 5)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # the key expired between add() and incr()
-        cache.add(key, 1, timeout=window + 5)
-        count = 1
-    if count > limit:
-        return RateLimit(allowed=False, retry_after=window_start + window - now)
-    return RateLimit(allowed=True, retry_after=0)
+    for slot in range(1, limit + 1):
+        if cache.add(f"{key}:{slot}", 1, timeout=window + 5):
+            return RateLimit(allowed=True, retry_after=0)
+    return RateLimit(allowed=False, retry_after=window_start + window - now)
 
 
 def proposal_rate_limit(user) -> RateLimit:

@@ -4,7 +4,6 @@ import threading
 import time
 
 import pytest
-from django.core.cache import cache
 from django.urls import reverse
 
 from crm.services.concurrency import AiSlots, EngineBusy, process_slots
@@ -13,11 +12,6 @@ from crm.tests.builders import make_cliente
 pytestmark = pytest.mark.django_db
 
 JSON = {"HTTP_ACCEPT": "application/json"}
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rate_limits(db):
-    cache.clear()
 
 
 def test_a_slot_is_refused_at_once_when_all_are_taken_and_given_back_after():
@@ -104,3 +98,22 @@ def test_pages_keep_answering_while_the_engine_is_full(staff_client, full_engine
 
     assert staff_client.get(reverse("crm_dashboard")).status_code == 200
     assert staff_client.get(reverse("cliente_detalle", args=[cliente.pk])).status_code == 200
+
+
+def test_the_rate_limit_lives_in_the_database_so_every_worker_counts_together(settings):
+    """A second DatabaseCache object on the same table stands for another gunicorn worker's cache."""
+    from django.core.cache.backends.db import DatabaseCache
+
+    from crm.services.ratelimit import hit
+
+    other_worker = DatabaseCache(settings.CACHES["shared"]["LOCATION"], {})
+    results = [hit("prueba", 7, limit=3).allowed for _ in range(4)]
+    seen_elsewhere = [other_worker.has_key(f"ratelimit:prueba:7:{window}:1") for window in _current_windows()]
+
+    assert results == [True, True, True, False]
+    assert any(seen_elsewhere)  # the count is in the table, not in this process's memory
+
+
+def _current_windows():
+    now = int(time.time())
+    return [now - now % 60, now - now % 60 - 60]

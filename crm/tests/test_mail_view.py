@@ -18,7 +18,7 @@ JSON = {"HTTP_ACCEPT": "application/json"}
 
 
 @pytest.fixture(autouse=True)
-def _fresh_rate_limits(db):
+def _fresh_rate_limits():
     """The per-user generation limit lives in the (process-wide) cache; every test starts with a clean slate."""
     cache.clear()
     yield

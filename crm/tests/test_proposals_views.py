@@ -20,7 +20,7 @@ JSON = {"HTTP_ACCEPT": "application/json"}
 
 
 @pytest.fixture(autouse=True)
-def _fresh_rate_limits(db):
+def _fresh_rate_limits():
     cache.clear()
     yield
     cache.clear()

@@ -66,8 +66,8 @@ def test_x_forwarded_proto_is_trusted_only_behind_a_configured_proxy():
 
 
 def test_without_redis_the_cache_is_the_database_shared_by_every_worker():
-    assert "DatabaseCache" in setting("CACHES['default']['BACKEND']", REDIS_URL="", **PRODUCTION)
-    redis = setting("CACHES['default']['BACKEND']", REDIS_URL="redis://127.0.0.1:6379/0", **PRODUCTION)
+    assert "DatabaseCache" in setting("CACHES['shared']['BACKEND']", REDIS_URL="", **PRODUCTION)
+    redis = setting("CACHES['shared']['BACKEND']", REDIS_URL="redis://127.0.0.1:6379/0", **PRODUCTION)
     assert "RedisCache" in redis
 
 
