@@ -194,3 +194,15 @@ def test_a_successful_login_clears_earlier_failures(client, staff_user, settings
 
     assert set(statuses) == {200}
     assert client.post("/accounts/login/", {"username": "staff", "password": STAFF_PASSWORD}).status_code == 302
+
+
+def test_one_json_or_html_rule_json_only_when_asked(staff_client):
+    url = reverse("generar_propuesta", args=[999_999])
+
+    as_json = staff_client.post(url, HTTP_ACCEPT="application/json")
+    as_page = staff_client.post(url, HTTP_ACCEPT="text/html")
+    no_header = staff_client.post(url)
+
+    assert as_json.status_code == 404 and as_json.json()["error"] == "El cliente no existe."
+    assert as_page.status_code == no_header.status_code == 404
+    assert "No encontramos lo que buscas" in as_page.content.decode()

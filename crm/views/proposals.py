@@ -5,7 +5,7 @@ from datetime import date
 
 from csp.decorators import csp
 from django.contrib import messages
-from django.http import HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.clickjacking import xframe_options_sameorigin
@@ -23,12 +23,14 @@ logger = logging.getLogger(__name__)
 
 
 def _error(request, status: int, message: str, cliente_id: int | None = None, **headers):
-    """JSON for the page's script; a plain form gets the message on the preview page (404s stay JSON-free)."""
-    if not wants_json(request) and cliente_id is not None and status != 404:
+    """JSON for the page's script; a plain form gets the message on the preview page, or the 404 page."""
+    if wants_json(request):
+        response = json_error(status, message)
+    elif status == 404 or cliente_id is None:
+        raise Http404(message)
+    else:
         messages.error(request, message)
         response = redirect("propuesta_preview", cliente_id=cliente_id)
-    else:
-        response = json_error(status, message)
     for name, value in headers.items():
         response[name.replace("_", "-")] = value
     return response
