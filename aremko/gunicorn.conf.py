@@ -7,7 +7,8 @@ process, so other staff keep browsing. Tune with the GUNICORN_* variables.
 import multiprocessing
 import os
 
-bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
+# Loopback by default: the reverse proxy in front talks to it; set GUNICORN_BIND to listen elsewhere.
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 worker_class = "gthread"
 workers = int(os.environ.get("GUNICORN_WORKERS", min(4, multiprocessing.cpu_count() + 1)))
 threads = int(os.environ.get("GUNICORN_THREADS", 8))

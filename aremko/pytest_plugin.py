@@ -45,15 +45,59 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+def make_role_user(username: str, role: str | None, **fields):
+    """A staff user in `role` (a group made by crm.roles; None: staff in no role, who sees no CRM page)."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    from crm.roles import sync_roles
+
+    user = get_user_model().objects.create_user(username=username, password=STAFF_PASSWORD, is_staff=True, **fields)
+    if role:
+        if not Group.objects.filter(name=role).exists():
+            sync_roles()  # a flushed database (transactional tests) before post_migrate ran again
+        user.groups.add(Group.objects.get(name=role))
+    return user
+
+
 @pytest.fixture
 def staff_user(django_user_model):
-    return django_user_model.objects.create_user(username="staff", password=STAFF_PASSWORD, is_staff=True)
+    """The everyday staff member of the tests: role Administración (every CRM page and action)."""
+    from crm.roles import ADMINISTRACION
+
+    return make_role_user("staff", ADMINISTRACION)
 
 
 @pytest.fixture
 def staff_client(client, staff_user):
     client.force_login(staff_user)
     return client
+
+
+@pytest.fixture
+def recepcion_user(django_user_model):
+    from crm.roles import RECEPCION
+
+    return make_role_user("recepcion", RECEPCION)
+
+
+@pytest.fixture
+def marketing_user(django_user_model):
+    from crm.roles import MARKETING
+
+    return make_role_user("marketing", MARKETING)
+
+
+@pytest.fixture
+def administracion_user(django_user_model):
+    from crm.roles import ADMINISTRACION
+
+    return make_role_user("administracion", ADMINISTRACION)
+
+
+@pytest.fixture
+def roleless_staff_user(django_user_model):
+    return make_role_user("sinrol", None)
 
 
 @pytest.fixture
@@ -64,7 +108,8 @@ def skip_or_fail():
 
 @pytest.fixture(autouse=True)
 def _empty_unmanaged_history_after_transactional_tests(request):
-    """Django's flush skips unmanaged tables, so transactional tests would leak history rows to the next test."""
+    """Django's flush skips unmanaged tables and the database cache table, so transactional tests would leak
+    history rows and cached values (rate-limit counters, statistics) to the next test."""
     marker = request.node.get_closest_marker("django_db")
     transactional = bool(marker and marker.kwargs.get("transaction")) or bool(
         {"transactional_db", "live_server"} & set(request.fixturenames)
@@ -74,7 +119,9 @@ def _empty_unmanaged_history_after_transactional_tests(request):
         return
     request.getfixturevalue("transactional_db")
     yield
+    from django.core.cache import cache
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM crm_service_history")
+    cache.clear()

@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_tasks",
     "django_tasks_db",
+    "axes",
     "ventas",
     "crm",
 ]
@@ -49,11 +50,14 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "aremko.middleware.RejectUnusableQueryMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into the Spanish lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "aremko.urls"
@@ -99,6 +103,23 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# Login throttling (staff login and admin login) with django-axes: failures are counted in the database, so
+# every worker process sees them; LOGIN_FAILURE_LIMIT failures of one username from one address lock that
+# pair out for LOGIN_LOCKOUT_MINUTES (a new failure while locked restarts the wait).
+AUTHENTICATION_BACKENDS = [
+    "crm.services.ratelimit.LoginThrottleBackend",
+    "crm.roles.RoleBackend",  # Django's ModelBackend, permissions in one query
+]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "crm.views.access.login_locked_out"
+AXES_CLIENT_IP_CALLABLE = "crm.services.ratelimit.client_ip"
+AXES_USERNAME_CALLABLE = "crm.services.ratelimit.login_username"
+AXES_VERBOSE = False
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "crm_dashboard"
 LOGOUT_REDIRECT_URL = "login"
@@ -143,9 +164,16 @@ if TASKS_BACKEND.startswith("django_tasks_rq"):
     INSTALLED_APPS += ["django_rq", "django_tasks_rq"]
     RQ_QUEUES = {"default": {"URL": env("REDIS_URL", default="redis://127.0.0.1:6379/0")}}
 
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Two caches. "default": per-process memory for computed values (statistics), or Redis with REDIS_URL.
+# "shared": what every worker process must see the same (the proposal rate limit): Redis with REDIS_URL, else
+# a database table (`crm_cache`; `migrate` creates it, crm migration 0005 runs `createcachetable`).
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "shared": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "crm_cache"},
+}
 if env("REDIS_URL", default=""):
-    CACHES["default"] = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env("REDIS_URL")}
+    redis_cache = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env("REDIS_URL")}
+    CACHES = {"default": redis_cache, "shared": redis_cache}
 
 # CRM: RFM thresholds (days, services, CLP).
 RFM_RECENCY_DAYS = env.list("RFM_RECENCY_DAYS", cast=int, default=[90, 180])
@@ -176,9 +204,16 @@ SEND_LEASE_SECONDS = env.int("SEND_LEASE_SECONDS", default=300)
 # Ley 21.719: days to answer a data-subject request, and how long the access log is kept.
 DATA_REQUEST_DAYS = env.int("DATA_REQUEST_DAYS", default=30)
 ACCESS_LOG_RETENTION_DAYS = env.int("ACCESS_LOG_RETENTION_DAYS", default=365)
+# AI generations at once per worker process (below GUNICORN_THREADS, so pages keep threads); 0: no cap.
+AI_MAX_CONCURRENT_GENERATIONS = env.int("AI_MAX_CONCURRENT_GENERATIONS", default=3)
+# Campaigns sending to more customers than this need approval by a second user with `crm.approve_campaign`.
+CAMPAIGN_APPROVAL_THRESHOLD = env.int("CAMPAIGN_APPROVAL_THRESHOLD", default=50)
 
 # Security. Production (DEBUG off) gets HTTPS-only cookies, HSTS and redirects unless told otherwise.
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_PROXY", default=True) else None
+# BEHIND_PROXY=true only when a reverse proxy on this host terminates TLS and sets X-Forwarded-Proto and
+# X-Forwarded-For (overwriting what the client sent); otherwise a client could claim https or any address.
+BEHIND_PROXY = env.bool("BEHIND_PROXY", default=False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_PROXY else None
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
@@ -212,5 +247,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # django-axes logs every login at INFO; lockouts are WARNING.
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }

@@ -132,6 +132,7 @@ class Campaign(models.Model):
         verbose_name = "campaña"
         verbose_name_plural = "campañas"
         ordering = ["-created_at", "-id"]
+        permissions = [("approve_campaign", "Puede aprobar el envío de campañas grandes")]
 
     def __str__(self):
         return f"Campaña {self.pk} ({self.segment})"

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("crm", "0004_privacy"),
+        ("crm", "0005_roles"),
     ]
 
     operations = [

@@ -4,15 +4,26 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('crm', '0009_retention'),
+        ("crm", "0009_retention"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='campaignrecipient',
-            name='reason',
-            field=models.CharField(blank=True, choices=[('opted_out', 'Se dio de baja'), ('no_email', 'Sin email válido'), ('restricted', 'Bloqueo u oposición (Ley 21.719)'), ('recent_contact', 'Recibió una propuesta hace poco'), ('interrupted', 'Envío interrumpido')], default='', max_length=20, verbose_name='motivo'),
+            model_name="campaignrecipient",
+            name="reason",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("opted_out", "Se dio de baja"),
+                    ("no_email", "Sin email válido"),
+                    ("restricted", "Bloqueo u oposición (Ley 21.719)"),
+                    ("recent_contact", "Recibió una propuesta hace poco"),
+                    ("interrupted", "Envío interrumpido"),
+                ],
+                default="",
+                max_length=20,
+                verbose_name="motivo",
+            ),
         ),
     ]

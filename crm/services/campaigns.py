@@ -127,17 +127,26 @@ def preview(options: CampaignOptions, as_of: datetime.date | None = None) -> Pre
 
 
 def start_campaign(*, options: CampaignOptions, user=None, enqueue: bool = True) -> Campaign:
-    """Create the campaign and its outbox rows in one transaction; the task starts once it commits."""
+    """Create the campaign and its outbox rows in one transaction; the task starts once it commits.
+
+    A generate-and-send campaign that staff start for more than CAMPAIGN_APPROVAL_THRESHOLD customers is
+    started as generate-only: it stops in review until a second person approves the send (see
+    `approve_send`). Without a user (`generate_proposals` run by the server's operator) the mode is kept.
+    """
     with transaction.atomic():
         ids = list(audience(options).values_list("pk", flat=True))
         if not ids:
             raise CampaignError("No hay clientes en ese segmento con esos filtros.")
+        mode = options.mode
+        staff = getattr(user, "is_authenticated", False)
+        if staff and mode == Campaign.Mode.SEND and len(ids) > settings.CAMPAIGN_APPROVAL_THRESHOLD:
+            mode = Campaign.Mode.GENERATE
         campaign = Campaign.objects.create(
             segment=options.segment,
             limit=options.limit,
             not_contacted_days=options.not_contacted_days,
-            mode=options.mode,
-            created_by=user if getattr(user, "is_authenticated", False) else None,
+            mode=mode,
+            created_by=user if staff else None,
         )
         CampaignRecipient.objects.bulk_create(
             [CampaignRecipient(campaign=campaign, cliente_id=pk) for pk in ids], batch_size=500
@@ -167,16 +176,38 @@ def _enqueue_on_commit(campaign_id: int) -> None:
     transaction.on_commit(lambda: run_campaign_task.enqueue(campaign_id))
 
 
+def needs_second_approval(campaign_id: int) -> bool:
+    """True when the send would reach more than CAMPAIGN_APPROVAL_THRESHOLD customers (generated proposals)."""
+    to_send = CampaignRecipient.objects.filter(campaign_id=campaign_id, status=R.GENERATED).count()
+    return to_send > settings.CAMPAIGN_APPROVAL_THRESHOLD
+
+
 def approve_send(*, campaign_id: int, user=None) -> Campaign:
-    """Staff approve a reviewed campaign: `review -> sending`, and the task sends."""
+    """Staff approve a reviewed campaign: `review -> sending`, and the task sends.
+
+    Rule (Ley 21.719 hardening, "four eyes"): a send to more than CAMPAIGN_APPROVAL_THRESHOLD customers must
+    be approved by a user holding `crm.approve_campaign` who did not create the campaign.
+    """
     with transaction.atomic():
-        approved = Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.REVIEW).update(
+        campaign = Campaign.objects.select_for_update().filter(pk=campaign_id).first()
+        if campaign is None or campaign.status != Campaign.Status.REVIEW:
+            raise CampaignError("Esta campaña no está esperando aprobación.")
+        if needs_second_approval(campaign_id):
+            threshold = settings.CAMPAIGN_APPROVAL_THRESHOLD
+            if user is None or not user.has_perm("crm.approve_campaign"):
+                raise CampaignError(
+                    f"Esta campaña envía a más de {threshold} clientes: debe aprobarla alguien con permiso "
+                    "para aprobar campañas (rol Administración)."
+                )
+            if campaign.created_by_id is not None and campaign.created_by_id == user.pk:
+                raise CampaignError(
+                    f"Esta campaña envía a más de {threshold} clientes: debe aprobarla otra persona, no quien la creó."
+                )
+        Campaign.objects.filter(pk=campaign_id).update(
             status=Campaign.Status.SENDING,
             approved_at=timezone.now(),
             approved_by=user if getattr(user, "is_authenticated", False) else None,
         )
-        if not approved:
-            raise CampaignError("Esta campaña no está esperando aprobación.")
         enqueue_campaign(campaign_id)
     return Campaign.objects.get(pk=campaign_id)
 

@@ -13,6 +13,8 @@ from django.conf import settings
 from django.db import connections
 from django.utils import timezone
 
+from aremko.pytest_plugin import make_role_user
+from crm.roles import RECEPCION
 from crm.tests.proposal_fixtures import catalogue_fixture, cliente, community_fixture, visit  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -51,7 +53,7 @@ def browser_page(skip_or_fail, monkeypatch):
 
 
 def test_staff_generate_a_proposal_from_the_profile_and_see_it(live_server, browser_page, community, django_user_model):
-    django_user_model.objects.create_user(username="recepcion", password="clave-segura-123", is_staff=True)
+    make_role_user("recepcion", RECEPCION)
     customer = cliente("Catalina Petrohué")
     visit(customer, timezone.localdate() - datetime.timedelta(days=12), "Tina Calbuco", "Masaje Relajación")
     page = browser_page

@@ -7,7 +7,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from aremko.pytest_plugin import make_role_user
 from crm.models import Proposal
+from crm.roles import RECEPCION
 from crm.services.proposals import ProposalBackendError, ProposalTimeout
 from crm.services.proposals.schema import UNSUBSCRIBE_MARKER
 from crm.tests.proposal_fixtures import catalogue_fixture, cliente, community_fixture, visit  # noqa: F401
@@ -99,7 +101,7 @@ def test_non_staff_users_get_403_in_json(client, customer, django_user_model):
     response = client.post(generate_url(customer.pk), **JSON)
 
     assert response.status_code == 403
-    assert "personal" in response.json()["error"]
+    assert "permiso" in response.json()["error"]
     assert not Proposal.objects.exists()
 
 
@@ -119,7 +121,7 @@ def test_the_rate_limit_is_per_user(staff_client, customer, settings, django_use
     settings.PROPOSAL_RATE_LIMIT_PER_MINUTE = 1
     staff_client.post(generate_url(customer.pk), **JSON)
     other = Client()
-    other.force_login(django_user_model.objects.create_user("otra", password="clave-segura-123", is_staff=True))
+    other.force_login(make_role_user("otra", RECEPCION))
 
     assert other.post(generate_url(customer.pk), **JSON).status_code == 200
 

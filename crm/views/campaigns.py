@@ -10,7 +10,7 @@ from crm.services import campaigns
 from crm.services.pagination import paginate
 from crm.services.proposals.schema import UNSUBSCRIBE_MARKER, sanitize_html
 from crm.services.rfm import SEGMENTS
-from crm.views.access import staff_required
+from crm.views.access import crm_view
 
 
 class CampaignForm(forms.Form):
@@ -62,7 +62,7 @@ def _list_context(request, form, preview=None):
 
 
 @require_GET
-@staff_required
+@crm_view("crm.view_campaign")
 def campanas(request):
     """The form (a GET with `segmento` shows how many customers it would include) and past campaigns."""
     if "segmento" not in request.GET:
@@ -75,7 +75,7 @@ def campanas(request):
 
 
 @require_POST
-@staff_required
+@crm_view("crm.add_campaign")
 def campana_iniciar(request):
     form = CampaignForm(request.POST)
     if not form.is_valid():
@@ -122,14 +122,14 @@ def _detail(request, campaign_id, *, error="", status=200):
 
 
 @require_GET
-@staff_required
+@crm_view("crm.view_campaign")
 def campana(request, campaign_id: int):
     campaigns.recover_campaign(campaign_id)  # a campaign whose worker died starts again when staff look at it
     return _detail(request, campaign_id)
 
 
 @require_GET
-@staff_required
+@crm_view("crm.view_campaign")
 def campana_progreso(request, campaign_id: int):
     try:
         return JsonResponse(campaigns.campaign_progress(campaign_id).as_dict())
@@ -138,7 +138,7 @@ def campana_progreso(request, campaign_id: int):
 
 
 @require_POST
-@staff_required
+@crm_view("crm.add_campaign")
 def campana_aprobar(request, campaign_id: int):
     get_object_or_404(Campaign, pk=campaign_id)
     try:
@@ -149,7 +149,7 @@ def campana_aprobar(request, campaign_id: int):
 
 
 @require_GET
-@staff_required
+@crm_view("crm.view_campaign")
 def campana_destinatario(request, campaign_id: int, recipient_id: int):
     recipient = get_object_or_404(
         CampaignRecipient.objects.select_related("campaign", "cliente", "proposal"),
@@ -165,7 +165,7 @@ def campana_destinatario(request, campaign_id: int, recipient_id: int):
 
 
 @require_POST
-@staff_required
+@crm_view("crm.add_campaign")
 def campana_descartar(request, campaign_id: int, recipient_id: int):
     get_object_or_404(CampaignRecipient, pk=recipient_id, campaign_id=campaign_id)
     try:
@@ -176,7 +176,7 @@ def campana_descartar(request, campaign_id: int, recipient_id: int):
 
 
 @require_POST
-@staff_required
+@crm_view("crm.add_campaign")
 def campana_cancelar(request, campaign_id: int):
     get_object_or_404(Campaign, pk=campaign_id)
     try:
@@ -187,7 +187,7 @@ def campana_cancelar(request, campaign_id: int):
 
 
 @require_POST
-@staff_required
+@crm_view("crm.add_campaign")
 def campana_reanudar(request, campaign_id: int):
     get_object_or_404(Campaign, pk=campaign_id)
     try:
@@ -201,7 +201,7 @@ INTERRUPTED_DECISIONS = {"enviada": True, "reenviar": False}
 
 
 @require_POST
-@staff_required
+@crm_view("crm.add_campaign")
 def campana_decidir(request, campaign_id: int, recipient_id: int):
     """A send with unknown outcome: staff say it arrived (`decision=enviada`) or send it again (`reenviar`)."""
     get_object_or_404(CampaignRecipient, pk=recipient_id, campaign_id=campaign_id)

@@ -4,11 +4,11 @@ from django.shortcuts import get_object_or_404, render
 
 from crm.services.customers import HistoryFilters, customer_360, filtered_history, history_page, write_history_csv
 from crm.services.privacy.access_log import Action, log_access
-from crm.views.access import staff_required
+from crm.views.access import crm_view
 from ventas.models import Cliente
 
 
-@staff_required
+@crm_view("ventas.view_cliente")
 def cliente_detalle(request, cliente_id):
     try:
         perfil = customer_360(cliente_id)
@@ -38,7 +38,7 @@ class HistoryFilterForm(forms.Form):
     )
 
 
-@staff_required
+@crm_view("ventas.view_cliente")
 def historial_servicios(request, cliente_id):
     cliente = get_object_or_404(Cliente, pk=cliente_id)
     log_access(request, cliente.pk, Action.HISTORY)

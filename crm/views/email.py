@@ -1,5 +1,7 @@
 """Sending a proposal from the customer profile, and the public unsubscribe page."""
 
+from contextlib import nullcontext
+
 from django.contrib import messages
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
@@ -8,35 +10,31 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from crm.services import mail
+from crm.services.concurrency import EngineBusy, ai_slot
 from crm.services.ratelimit import proposal_rate_limit
-from crm.views.access import staff_required
+from crm.views.access import busy_response, crm_view, wants_json
 from ventas.formatting import format_date
 from ventas.models import Cliente
 
 
-def _wants_json(request) -> bool:
-    return "application/json" in request.headers.get("Accept", "")
-
-
 def _answer(request, status: int, payload: dict):
     """JSON for the page's script; without JavaScript, a message and back to the profile."""
-    if _wants_json(request):
+    if wants_json(request):
         return JsonResponse(payload, status=status)
     if payload.get("ok"):
         messages.success(request, f"Propuesta enviada a {payload['sent_to']}.")
     else:
         messages.error(request, payload["error"])
     back = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=False):
-        back = "crm_dashboard"
-    return redirect(back)
+    safe = url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=False)
+    return redirect(back if safe and back.startswith("/") else "crm_dashboard")
 
 
 @require_POST
-@staff_required
+@crm_view("crm.add_proposal")
 def enviar_propuesta(request, cliente_id: int):
     raw_id = request.POST.get("proposal_id", "").strip()
-    if raw_id and not raw_id.isdigit():
+    if raw_id and not (raw_id.isascii() and raw_id.isdigit() and len(raw_id) <= 18):
         return _answer(request, 400, {"ok": False, "error": "Propuesta no válida.", "reason": "bad_request"})
     force = request.POST.get("confirmar") in {"1", "on", "true"}
     if not raw_id:
@@ -46,9 +44,13 @@ def enviar_propuesta(request, cliente_id: int):
             message = f"Demasiadas propuestas generadas en poco tiempo; intenta en {limit.retry_after} segundos."
             return _answer(request, 429, {"ok": False, "error": message, "reason": "rate_limited"})
     try:
-        proposal = mail.send_to_customer(
-            cliente_id=cliente_id, proposal_id=int(raw_id) if raw_id else None, user=request.user, force=force
-        )
+        # Without a proposal id the send generates one (an AI call): it takes one of this process's AI slots.
+        with ai_slot() if not raw_id else nullcontext():
+            proposal = mail.send_to_customer(
+                cliente_id=cliente_id, proposal_id=int(raw_id) if raw_id else None, user=request.user, force=force
+            )
+    except EngineBusy as busy:
+        return busy_response(request, busy)
     except Cliente.DoesNotExist:
         return _answer(request, 404, {"ok": False, "error": "El cliente no existe.", "reason": "not_found"})
     except mail.SendRefused as exc:

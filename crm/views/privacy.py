@@ -9,7 +9,6 @@ import tempfile
 
 from django import forms
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -22,16 +21,11 @@ from crm.services.privacy.explanation import explain_profiling
 from crm.services.privacy.export import write_customer_export
 from crm.services.privacy.requests import PrivacyError, record_request
 from crm.services.privacy.restriction import set_restriction
-from crm.views.access import staff_required
+from crm.views.access import crm_view
 from ventas.models import Cliente, ConsentEvent
 
 RIGHTS_PERMISSION = "crm.change_datarequest"
 SPOOL_BYTES = 8 * 1024 * 1024  # exports larger than this spill to a temporary file
-
-
-def _require_rights(request) -> None:
-    if not request.user.has_perm(RIGHTS_PERMISSION):
-        raise PermissionDenied("Tu usuario no puede atender solicitudes de datos personales.")
 
 
 def _cliente(cliente_id: int) -> Cliente:
@@ -61,9 +55,8 @@ class ExportForm(forms.Form):
 
 
 @require_POST
-@staff_required
+@crm_view(RIGHTS_PERMISSION)
 def exportar(request, cliente_id: int):
-    _require_rights(request)
     cliente = _cliente(cliente_id)
     form = ExportForm(request.POST)
     if not form.is_valid():
@@ -88,9 +81,8 @@ class EraseForm(forms.Form):
 
 
 @require_http_methods(["GET", "POST"])
-@staff_required
+@crm_view(RIGHTS_PERMISSION)
 def eliminar(request, cliente_id: int):
-    _require_rights(request)
     cliente = _cliente(cliente_id)
     form = EraseForm(request.POST or None)
     if request.method == "GET":
@@ -118,9 +110,8 @@ class RestrictionForm(forms.Form):
 
 
 @require_POST
-@staff_required
+@crm_view(RIGHTS_PERMISSION)
 def restriccion(request, cliente_id: int):
-    _require_rights(request)
     cliente = _cliente(cliente_id)
     form = RestrictionForm(request.POST)
     if not form.is_valid():
@@ -147,7 +138,7 @@ class ConsentForm(forms.Form):
 
 
 @require_POST
-@staff_required
+@crm_view("ventas.add_consentevent")
 def consentimiento(request, cliente_id: int):
     cliente = _cliente(cliente_id)
     form = ConsentForm(request.POST)
@@ -170,7 +161,7 @@ def consentimiento(request, cliente_id: int):
 
 
 @require_GET
-@staff_required
+@crm_view("ventas.view_cliente")
 def explicacion(request, cliente_id: int):
     cliente = get_object_or_404(Cliente, pk=cliente_id)
     log_access(request, cliente.pk, Action.EXPLANATION)

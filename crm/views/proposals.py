@@ -2,57 +2,39 @@
 
 import logging
 from datetime import date
-from functools import wraps
 
 from csp.decorators import csp
 from django.contrib import messages
-from django.http import HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_POST
 
 from crm.models import Proposal
+from crm.services.concurrency import EngineBusy, ai_slot
 from crm.services.privacy.access_log import Action, log_access
 from crm.services.proposals import UNSUBSCRIBE_MARKER, ProposalError, generate_proposal
 from crm.services.ratelimit import proposal_rate_limit
-from crm.views.access import staff_required
+from crm.views.access import busy_response, crm_view, json_error, wants_json
 from ventas.formatting import format_clp, format_date
 from ventas.models import Cliente
 
 logger = logging.getLogger(__name__)
 
 
-def _wants_html(request) -> bool:
-    """A plain form submission (no JavaScript): answer with a redirect instead of JSON."""
-    accept = request.headers.get("Accept", "")
-    return "text/html" in accept and "application/json" not in accept
-
-
 def _error(request, status: int, message: str, cliente_id: int | None = None, **headers):
-    if _wants_html(request) and cliente_id is not None and status != 404:
+    """JSON for the page's script; a plain form gets the message on the preview page, or the 404 page."""
+    if wants_json(request):
+        response = json_error(status, message)
+    elif status == 404 or cliente_id is None:
+        raise Http404(message)
+    else:
         messages.error(request, message)
-        return redirect("propuesta_preview", cliente_id=cliente_id)
-    response = JsonResponse({"ok": False, "error": message}, status=status)
+        response = redirect("propuesta_preview", cliente_id=cliente_id)
     for name, value in headers.items():
         response[name.replace("_", "-")] = value
     return response
-
-
-def staff_json(view):
-    """JSON endpoints answer 401/403 in JSON instead of redirecting to the login page."""
-
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if not request.user.is_authenticated:
-            return JsonResponse({"ok": False, "error": "Tu sesión expiró: vuelve a iniciar sesión."}, status=401)
-        if not request.user.is_staff:
-            return JsonResponse(
-                {"ok": False, "error": "Solo el personal de Aremko puede generar propuestas."}, status=403
-            )
-        return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 def proposal_json(proposal: Proposal) -> dict:
@@ -80,7 +62,7 @@ def proposal_json(proposal: Proposal) -> dict:
 
 
 @require_POST
-@staff_json
+@crm_view("crm.add_proposal")
 def generar_propuesta(request, cliente_id: int):
     limit = proposal_rate_limit(request.user)
     if not limit.allowed:
@@ -90,20 +72,23 @@ def generar_propuesta(request, cliente_id: int):
     if cliente is None:
         return _error(request, 404, "El cliente no existe.")
     try:
-        proposal = generate_proposal(cliente=cliente, user=request.user)
+        with ai_slot():
+            proposal = generate_proposal(cliente=cliente, user=request.user)
+    except EngineBusy as busy:
+        return busy_response(request, busy)
     except ProposalError as error:
         logger.warning(
             "proposal for cliente %s by %s failed: %s %s", cliente_id, request.user.pk, error.message, error.detail
         )
         return _error(request, error.status_code, error.message, cliente_id)
-    if _wants_html(request):
+    if not wants_json(request):
         messages.success(request, f"Propuesta {proposal.offer_code} generada.")
         return redirect("propuesta_preview", cliente_id=cliente_id)
     return JsonResponse(proposal_json(proposal))
 
 
 @require_GET
-@staff_required
+@crm_view("ventas.view_cliente")
 def propuesta_preview(request, cliente_id: int):
     cliente = get_object_or_404(Cliente, pk=cliente_id)
     log_access(request, cliente.pk, Action.PREVIEW)
@@ -151,7 +136,7 @@ EMAIL_POLICY = {
 
 
 @require_GET
-@staff_required
+@crm_view("ventas.view_cliente")
 @xframe_options_sameorigin  # older browsers ignore CSP frame-ancestors; the preview page frames this view
 @csp(EMAIL_POLICY)
 def propuesta_email(request, proposal_id: int):

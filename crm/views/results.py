@@ -9,7 +9,7 @@ from crm.models import Proposal
 from crm.services import results
 from crm.services.pagination import paginate
 from crm.services.rfm import SEGMENTS
-from crm.views.access import staff_required
+from crm.views.access import crm_view
 
 
 class ResultsFilterForm(forms.Form):
@@ -70,7 +70,7 @@ class ResultsFilterForm(forms.Form):
 
 
 @require_GET
-@staff_required
+@crm_view("crm.view_campaign")
 def propuestas(request):
     form = ResultsFilterForm(request.GET)
     if not form.is_valid():

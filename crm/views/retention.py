@@ -7,7 +7,7 @@ from django.shortcuts import render
 from crm.services.pagination import paginate
 from crm.services.retention import report
 from crm.services.rfm import SEGMENTS
-from crm.views.access import staff_required
+from crm.views.access import crm_view
 
 PER_PAGE = 25
 
@@ -20,7 +20,7 @@ class CsvForm(forms.Form):
     )
 
 
-@staff_required
+@crm_view("crm.view_campaign")
 def retencion(request):
     form = CsvForm(request.GET)
     if not form.is_valid():
@@ -33,7 +33,7 @@ def retencion(request):
     return render(request, "crm/retencion.html", {"nav": "retencion", "report": report.retention_report()})
 
 
-@staff_required
+@crm_view("crm.view_campaign")
 def atrasados(request):
     page = paginate(report.overdue_list(), request.GET.get("page", 1), PER_PAGE)
     return render(request, "crm/retencion_atrasados.html", {"nav": "retencion", "page": page})
@@ -53,7 +53,7 @@ class MovementForm(forms.Form):
     )
 
 
-@staff_required
+@crm_view("crm.view_campaign")
 def movimiento(request):
     form = MovementForm(request.GET)
     if not form.is_valid():

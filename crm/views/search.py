@@ -3,7 +3,7 @@ from django.shortcuts import render
 
 from crm.services.rfm import SEGMENTS
 from crm.services.search import MAX_QUERY_LENGTH, MIN_QUERY_LENGTH, search_customers
-from crm.views.access import staff_required
+from crm.views.access import crm_view
 
 
 class SearchForm(forms.Form):
@@ -17,7 +17,7 @@ class SearchForm(forms.Form):
     )
 
 
-@staff_required
+@crm_view("ventas.view_cliente")
 def crm_buscar(request):
     form = SearchForm(request.GET)
     context = {"nav": "buscar", "form": form, "min_length": MIN_QUERY_LENGTH, "max_length": MAX_QUERY_LENGTH}

@@ -103,11 +103,12 @@ def test_anonymous_users_are_sent_to_login_and_nothing_is_imported(client):
     assert client.get(reverse("admin:ventas_importrun_report", args=[run.pk])).status_code == 302
 
 
-def test_staff_without_permission_is_forbidden(staff_client, staff_user):
-    assert staff_client.post(URL, {"archivo": upload(LINES), "tipo": "historial"}).status_code == 403
+def test_staff_without_permission_is_forbidden(client, marketing_user):
+    client.force_login(marketing_user)  # Marketing: campaigns, but no imports
+    assert client.post(URL, {"archivo": upload(LINES), "tipo": "historial"}).status_code == 403
     assert not ServiceHistory.objects.exists()
-    staff_user.user_permissions.add(Permission.objects.get(codename="add_importrun"))
-    assert staff_client.get(URL).status_code == 200
+    marketing_user.user_permissions.add(Permission.objects.get(codename="add_importrun"))
+    assert client.get(URL).status_code == 200
 
 
 def test_import_run_detail_links_to_the_report_download(admin_client):

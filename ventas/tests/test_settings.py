@@ -44,3 +44,33 @@ def test_gunicorn_uses_threaded_workers():
     assert config["worker_class"] == "gthread"
     assert config["threads"] > 1
     assert config["timeout"] > 30
+
+
+def setting(name, **env):
+    result = manage("shell", "-c", f"from django.conf import settings; print(repr(settings.{name}))", **env)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1]  # after the shell's "N objects imported" line
+
+
+def test_gunicorn_listens_on_loopback_by_default():
+    config = {}
+    exec((BASE_DIR / "aremko" / "gunicorn.conf.py").read_text(), config)  # noqa: S102
+    assert config["bind"] == "127.0.0.1:8000"
+
+
+def test_x_forwarded_proto_is_trusted_only_behind_a_configured_proxy():
+    assert setting("SECURE_PROXY_SSL_HEADER", **PRODUCTION) == "None"
+    assert (
+        setting("SECURE_PROXY_SSL_HEADER", BEHIND_PROXY="true", **PRODUCTION) == "('HTTP_X_FORWARDED_PROTO', 'https')"
+    )
+
+
+def test_without_redis_the_cache_is_the_database_shared_by_every_worker():
+    assert "DatabaseCache" in setting("CACHES['shared']['BACKEND']", REDIS_URL="", **PRODUCTION)
+    redis = setting("CACHES['shared']['BACKEND']", REDIS_URL="redis://127.0.0.1:6379/0", **PRODUCTION)
+    assert "RedisCache" in redis
+
+
+def test_logins_are_throttled_through_the_database_after_at_most_ten_failures():
+    assert setting("AXES_HANDLER", **PRODUCTION) == "'axes.handlers.database.AxesDatabaseHandler'"
+    assert int(setting("AXES_FAILURE_LIMIT", **PRODUCTION)) <= 10

@@ -12,12 +12,14 @@ import uuid
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from crm.roles import RECEPCION, sync_roles
 from crm.services.rfm import annotate_rfm
 from ventas.models import Cliente
 
@@ -48,6 +50,8 @@ class Command(BaseCommand):
         ]
 
         user = get_user_model().objects.create_user(username=f"bench-{uuid.uuid4().hex[:12]}", is_staff=True)
+        sync_roles()
+        user.groups.add(Group.objects.get(name=RECEPCION))  # a real role: its permission check is measured too
         host = next((h for h in settings.ALLOWED_HOSTS if h not in {"*", ""} and not h.startswith(".")), "localhost")
         client = Client(SERVER_NAME=host, HTTP_HOST=host)
         client.force_login(user)

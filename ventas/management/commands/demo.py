@@ -6,9 +6,11 @@ import sys
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from crm.roles import ADMINISTRACION, sync_roles
 from ventas import demo_data
 
 
@@ -59,11 +61,14 @@ class Command(BaseCommand):
                     worker.wait(timeout=10)
 
     def _demo_user(self) -> tuple[str, str]:
-        """Create or reset the staff superuser DEMO_USER; its password is DEMO_PASSWORD or a new random one."""
+        """Create or reset the staff superuser DEMO_USER (role Administración); its password is DEMO_PASSWORD or a
+        new random one."""
         username = settings.DEMO_USER
         password = settings.DEMO_PASSWORD or secrets.token_urlsafe(12)
         user, _ = get_user_model().objects.get_or_create(username=username)
         user.is_staff = user.is_superuser = user.is_active = True
         user.set_password(password)
         user.save()
+        sync_roles()
+        user.groups.add(Group.objects.get(name=ADMINISTRACION))
         return username, password
