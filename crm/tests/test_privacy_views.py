@@ -122,8 +122,9 @@ def test_export_command_unknown_customer_is_a_clear_error(tmp_path):
         ("privacidad_restriccion", {"tipo": "bloqueo", "accion": "activar"}),
     ],
 )
-def test_rights_actions_need_the_rights_permission(staff_client, cliente, name, data):
-    response = staff_client.post(url(name, cliente), data)
+def test_rights_actions_need_the_rights_permission(client, marketing_user, cliente, name, data):
+    client.force_login(marketing_user)  # every role below Administración
+    response = client.post(url(name, cliente), data)
     assert response.status_code == 403
     cliente.refresh_from_db()
     assert cliente.email and not cliente.bloqueo_desde

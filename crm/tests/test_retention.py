@@ -233,7 +233,7 @@ def test_overdue_list_links_each_customer(staff_client, retention_data):
 
 def test_movement_list_validates_segments(staff_client, retention_data):
     assert staff_client.get(reverse("crm_retencion_movimiento"), {"de": "valiosos", "a": "at_risk"}).status_code == 200
-    bad = staff_client.get(reverse("crm_retencion_movimiento"), {"de": "x\x00", "a": "at_risk"})
+    bad = staff_client.get(reverse("crm_retencion_movimiento"), {"de": "x", "a": "at_risk"})
     assert bad.status_code == 400 and "Ese segmento no existe" in bad.content.decode()
 
 

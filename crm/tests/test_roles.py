@@ -24,7 +24,7 @@ def permissions_of(role: str) -> set[str]:
 
 
 def test_the_migration_creates_the_three_roles_with_their_permissions():
-    assert permissions_of(roles.RECEPCION) == {"ventas.view_cliente", "crm.add_proposal"}
+    assert permissions_of(roles.RECEPCION) == {"ventas.view_cliente", "crm.add_proposal", "ventas.add_consentevent"}
     assert permissions_of(roles.MARKETING) == permissions_of(roles.RECEPCION) | {
         "crm.add_campaign",
         "crm.view_campaign",
