@@ -1,0 +1,168 @@
+"""The catalogue learned from a history export.
+
+The legacy exports carry service names and categories but no catalogue. While `import_history` streams a file
+it feeds every line here (`CatalogueLearner.add`: a few counters per distinct service name, so memory grows
+with the services, not with the lines); after the last batch `apply()` writes the catalogue:
+
+- every service of the file that is not in the catalogue (names compared with `search_key`, aliases included)
+  is added, named as written most often;
+- its category is the one its lines carry most often (`categorize`), matched to an existing
+  `CategoriaServicio` without case or accents (`tinas` = `Tinas`), else created with the nicest spelling seen;
+- its reference price is the median unit price (`valor / cantidad`, zero values ignored) over the service's
+  last 12 months in the file (calendar months, counted back from the month of its last sale);
+- it is active when sold in the last 12 months of the file (365 days before the file's last real date).
+
+Services staff created or edited (`Servicio.Origen.ADMIN`) are never changed; services learned from an earlier
+import (`Origen.HISTORIAL`) get the price and the active flag of the new file.
+"""
+
+import datetime
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from ventas.models import CategoriaServicio, Servicio, ServicioAlias
+from ventas.normalize import search_key
+
+TIPOS = {"tinas": Servicio.Tipo.TINA, "masajes": Servicio.Tipo.MASAJE, "cabanas": Servicio.Tipo.CABANA}
+PRICE_MONTHS = 12
+ACTIVE_DAYS = 365
+
+
+@dataclass(slots=True)
+class _Seen:
+    rows: int = 0
+    last: datetime.date | None = None
+    categories: Counter = field(default_factory=Counter)
+    prices: dict[int, Counter] = field(default_factory=dict)  # month index -> unit price -> lines
+
+
+@dataclass
+class CatalogueChanges:
+    added: int = 0
+    updated: int = 0
+
+
+def _month(day: datetime.date) -> int:
+    return day.year * 12 + day.month - 1
+
+
+def _median(prices: Counter) -> int:
+    total = sum(prices.values())
+    if not total:
+        return 0
+    ordered = sorted(prices)
+    # Median of the expanded list without expanding it: the middle one or the mean of the two middle ones.
+    wanted = [(total - 1) // 2, total // 2]
+    found, seen = [], 0
+    for price in ordered:
+        seen += prices[price]
+        while wanted and wanted[0] < seen:
+            found.append(price)
+            wanted.pop(0)
+    return round(sum(found) / len(found))
+
+
+def _nicest(spellings: Counter) -> str:
+    """The spelling with accents when there is one (`Cabañas` over `Cabanas`), else the most frequent."""
+    return max(spellings, key=lambda name: (sum(not ch.isascii() for ch in name), spellings[name]))
+
+
+class CatalogueLearner:
+    def __init__(self, placeholder: datetime.date):
+        self.placeholder = placeholder
+        self.seen: dict[str, _Seen] = {}
+        self.last_day: datetime.date | None = None
+
+    def add(self, name: str, category: str, day: datetime.date, amount: Decimal, quantity: int) -> None:
+        seen = self.seen.get(name)
+        if seen is None:
+            seen = self.seen[name] = _Seen()
+        seen.rows += 1
+        seen.categories[category] += 1
+        if day == self.placeholder:
+            return  # an unknown date tells neither when the service was sold nor its recent price
+        if seen.last is None or day > seen.last:
+            seen.last = day
+            if self.last_day is None or day > self.last_day:
+                self.last_day = day
+        if amount and quantity:
+            month = seen.prices.get(_month(day))
+            if month is None:
+                month = seen.prices[_month(day)] = Counter()
+            month[amount / quantity] += 1
+
+    def apply(self) -> CatalogueChanges:
+        """Add the services of the file that the catalogue lacks; refresh those learned before."""
+        changes = CatalogueChanges()
+        if not self.seen:
+            return changes
+        grouped: dict[str, list[tuple[str, _Seen]]] = {}
+        for name, seen in self.seen.items():
+            grouped.setdefault(search_key(name), []).append((name, seen))
+        services = {search_key(s.nombre): s for s in Servicio.objects.select_related("categoria")}
+        for clave, servicio_id in ServicioAlias.objects.values_list("clave", "servicio_id"):
+            services.setdefault(clave, next((s for s in services.values() if s.pk == servicio_id), None))
+        categories = self._categories(grouped)
+        active_since = self.last_day - datetime.timedelta(days=ACTIVE_DAYS) if self.last_day else None
+        new, changed = [], []
+        for key, variants in grouped.items():
+            existing = services.get(key)
+            if existing is not None and existing.origen != Servicio.Origen.HISTORIAL:
+                continue
+            stats = _merge([seen for _, seen in variants])
+            price = self._price(stats)
+            active = bool(stats.last and active_since and stats.last > active_since)
+            if existing is None:
+                name = max(variants, key=lambda item: item[1].rows)[0][:200]
+                category = categories[search_key(stats.categories.most_common(1)[0][0])]
+                tipo = TIPOS.get(search_key(category.nombre), Servicio.Tipo.OTRO)
+                new.append(
+                    Servicio(nombre=name, categoria=category, tipo_servicio=tipo, precio_base=price, activo=active)
+                )
+                new[-1].origen = Servicio.Origen.HISTORIAL
+            elif (existing.precio_base, existing.activo) != (price, active):
+                existing.precio_base, existing.activo = price, active
+                changed.append(existing)
+        Servicio.objects.bulk_create(new)
+        Servicio.objects.bulk_update(changed, ["precio_base", "activo"])
+        changes.added, changes.updated = len(new), len(changed)
+        return changes
+
+    def _categories(self, grouped) -> dict[str, CategoriaServicio]:
+        """Folded category name -> CategoriaServicio, creating the missing ones."""
+        spellings: dict[str, Counter] = {}
+        for variants in grouped.values():
+            for _, seen in variants:
+                for category, rows in seen.categories.items():
+                    spellings.setdefault(search_key(category), Counter())[category] += rows
+        existing = {search_key(c.nombre): c for c in CategoriaServicio.objects.all()}
+        missing = [CategoriaServicio(nombre=_nicest(s)[:100]) for key, s in spellings.items() if key not in existing]
+        CategoriaServicio.objects.bulk_create(missing)
+        existing.update({search_key(c.nombre): c for c in missing})
+        return existing
+
+    @staticmethod
+    def _price(stats: _Seen) -> int:
+        if not stats.prices:
+            return 0
+        newest = max(stats.prices)
+        window = Counter()
+        for month, prices in stats.prices.items():
+            if newest - month < PRICE_MONTHS:
+                window.update(prices)
+        return _median(window)
+
+
+def _merge(parts: list[_Seen]) -> _Seen:
+    if len(parts) == 1:
+        return parts[0]
+    merged = _Seen()
+    for part in parts:
+        merged.rows += part.rows
+        merged.categories.update(part.categories)
+        if part.last and (merged.last is None or part.last > merged.last):
+            merged.last = part.last
+        for month, prices in part.prices.items():
+            merged.prices.setdefault(month, Counter()).update(prices)
+    return merged
