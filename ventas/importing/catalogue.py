@@ -10,7 +10,8 @@ with the services, not with the lines); after the last batch `apply()` writes th
   `CategoriaServicio` without case or accents (`tinas` = `Tinas`), else created with the nicest spelling seen;
 - its reference price is the median unit price (`valor / cantidad`, zero values ignored) over the service's
   last 12 months in the file (calendar months, counted back from the month of its last sale);
-- it is active when sold in the last 12 months of the file (365 days before the file's last real date).
+- it is active when sold in the last 12 months of the file (on or after the same day a year before the file's
+  last real date).
 
 Services staff created or edited (`Servicio.Origen.ADMIN`) are never changed; services learned from an earlier
 import (`Origen.HISTORIAL`) get the price and the active flag of the new file.
@@ -26,7 +27,6 @@ from ventas.normalize import search_key
 
 TIPOS = {"tinas": Servicio.Tipo.TINA, "masajes": Servicio.Tipo.MASAJE, "cabanas": Servicio.Tipo.CABANA}
 PRICE_MONTHS = 12
-ACTIVE_DAYS = 365
 
 
 @dataclass(slots=True)
@@ -41,6 +41,10 @@ class _Seen:
 class CatalogueChanges:
     added: int = 0
     updated: int = 0
+
+
+def _year_before(day: datetime.date) -> datetime.date:
+    return day.replace(year=day.year - 1, day=min(day.day, 28) if (day.month, day.day) == (2, 29) else day.day)
 
 
 def _month(day: datetime.date) -> int:
@@ -104,7 +108,7 @@ class CatalogueLearner:
         for clave, servicio_id in ServicioAlias.objects.values_list("clave", "servicio_id"):
             services.setdefault(clave, next((s for s in services.values() if s.pk == servicio_id), None))
         categories = self._categories(grouped)
-        active_since = self.last_day - datetime.timedelta(days=ACTIVE_DAYS) if self.last_day else None
+        active_since = _year_before(self.last_day) if self.last_day else None
         new, changed = [], []
         for key, variants in grouped.items():
             existing = services.get(key)
@@ -112,7 +116,7 @@ class CatalogueLearner:
                 continue
             stats = _merge([seen for _, seen in variants])
             price = self._price(stats)
-            active = bool(stats.last and active_since and stats.last > active_since)
+            active = bool(stats.last and active_since and stats.last >= active_since)
             if existing is None:
                 name = max(variants, key=lambda item: item[1].rows)[0][:200]
                 category = categories[search_key(stats.categories.most_common(1)[0][0])]
