@@ -15,6 +15,8 @@ with the services, not with the lines); after the last batch `apply()` writes th
 
 Services staff created or edited (`Servicio.Origen.ADMIN`) are never changed; services learned from an earlier
 import (`Origen.HISTORIAL`) get the price and the active flag of the new file.
+
+`merge_services` (admin action) makes several services one: the others become aliases of the one kept.
 """
 
 import datetime
@@ -22,7 +24,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from ventas.models import CategoriaServicio, Servicio, ServicioAlias
+from django.db import transaction
+
+from ventas.models import CategoriaServicio, ServiceHistory, Servicio, ServicioAlias
 from ventas.normalize import search_key
 
 TIPOS = {"tinas": Servicio.Tipo.TINA, "masajes": Servicio.Tipo.MASAJE, "cabanas": Servicio.Tipo.CABANA}
@@ -170,3 +174,38 @@ def _merge(parts: list[_Seen]) -> _Seen:
         for month, prices in part.prices.items():
             merged.prices.setdefault(month, Counter()).update(prices)
     return merged
+
+
+@dataclass
+class MergeResult:
+    aliases: int
+    history_rows: int
+
+
+def merge_services(*, target: Servicio, others: list[Servicio]) -> MergeResult:
+    """Make `others` aliases of `target`: their names (and their own aliases) map to `target` from now on, the
+    history lines written with them take `target`'s name, and they leave the catalogue. One transaction.
+
+    `target` counts as edited by staff from then on, so later imports never change it. History natural keys do
+    not depend on aliases (`ServiceCatalog.key_name`), so re-importing a file after a merge adds nothing.
+    """
+    others = [other for other in others if other.pk != target.pk]
+    with transaction.atomic():
+        target_key = search_key(target.nombre)
+        merged_keys = {search_key(other.nombre) for other in others}
+        merged_keys |= set(ServicioAlias.objects.filter(servicio__in=others).values_list("clave", flat=True))
+        ServicioAlias.objects.filter(servicio__in=others).update(servicio=target)
+        existing = set(ServicioAlias.objects.filter(clave__in=merged_keys).values_list("clave", flat=True))
+        new = [
+            ServicioAlias(nombre=other.nombre, clave=search_key(other.nombre), servicio=target)
+            for other in others
+            if search_key(other.nombre) not in existing | {target_key}
+        ]
+        ServicioAlias.objects.bulk_create(new)
+        # Distinct names only (a few hundred): fold them here, then one UPDATE for the lines that carry them.
+        names = ServiceHistory.objects.values_list("service_name", flat=True).distinct().order_by()
+        renamed = [name for name in names if search_key(name) in merged_keys and name != target.nombre]
+        rows = ServiceHistory.objects.filter(service_name__in=renamed).update(service_name=target.nombre)
+        Servicio.objects.filter(pk__in=[other.pk for other in others]).delete()
+        Servicio.objects.filter(pk=target.pk).update(origen=Servicio.Origen.ADMIN)
+    return MergeResult(aliases=len(new), history_rows=rows)
