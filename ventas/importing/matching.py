@@ -66,6 +66,9 @@ class Identity:
             return self
         return replace(self, email=email, phone=phone, raw_key=self.natural_key)
 
+    def name_only(self) -> "Identity":
+        return replace(self, email="", phone=None, raw_key=self.natural_key)
+
     def is_empty(self) -> bool:
         return not (self.email or self.phone or self.name_key)
 
@@ -90,6 +93,8 @@ class CustomerIndex:
         # name key -> (id, email, phone) of each customer with that name (a list only for repeated names)
         self.by_name: dict[str, tuple[int, str, str | None] | list[tuple[int, str, str | None]]] = {}
         self.ignored = ignored
+        # name key -> the customer holding that name alone (no email or phone), where ambiguous lines go
+        self.bare: dict[str, int] = {}
 
     @classmethod
     def load(cls, ignored: frozenset[str] = frozenset()) -> "CustomerIndex":
@@ -106,6 +111,10 @@ class CustomerIndex:
         if identity.phone:
             self.by_phone.setdefault(identity.phone, pk)
         if identity.name_key:
+            if (not identity.email or identity.email in self.ignored) and (
+                not identity.phone or identity.phone in self.ignored
+            ):
+                self.bare.setdefault(identity.name_key, pk)
             entry = (pk, identity.email, identity.phone)
             current = self.by_name.get(identity.name_key)
             if current is None:

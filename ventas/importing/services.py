@@ -22,9 +22,10 @@ Rules (issue 5):
   names written with each email and phone, and one with `settings.IMPORT_SHARED_CONTACT_NAMES` or more is never
   matched through (not even when a customer in the database holds it), never stored on a customer created or
   completed from the file, and listed (masked) in the summary and the report. Such lines match by name.
-- A name shared by several customers that the line's own contacts cannot tell apart is ambiguous: the line is
-  rejected ("nombre ambiguo", in the report) rather than given to one of them at random. A line imported
-  before keeps its customer.
+- A name shared by several customers that the line's own contacts cannot tell apart is ambiguous: the history
+  line goes to the customer holding that name alone, without email or phone (created the first time), and is
+  listed in the report ("nombre ambiguo"), rather than given to one of the people with contacts at random.
+  A clients line with an ambiguous name is rejected with that reason.
 - Re-importing a file re-attributes its lines already imported (found by their natural key, which is computed
   from the cells as written, so keys stored under the old matching rule are found) to the customer the current
   rules choose, in bulk; a shared contact stored on a customer that lost lines that way is removed from it. A
@@ -106,6 +107,7 @@ class ImportSummary:
     contacts_removed: int = 0  # shared contacts taken off customers
     services_added: int = 0
     services_updated: int = 0
+    ambiguous: int = 0  # lines whose name could be several customers (kept on the name-only customer)
     reasons: Counter = field(default_factory=Counter)
     seconds: float = 0.0
     peak_memory_mb: float = 0.0
@@ -152,6 +154,11 @@ class ImportSummary:
                 )
         else:
             out.append(f"Clientes existentes completados: {format_number(self.customers_updated)}")
+        if self.ambiguous:
+            out.append(
+                f"Filas con nombre ambiguo (quedaron en un cliente con ese nombre sin email ni teléfono; ver "
+                f"reporte): {format_number(self.ambiguous)}"
+            )
         if self.shared_contacts:
             out.append(
                 f"Contactos compartidos (escritos con {settings.IMPORT_SHARED_CONTACT_NAMES} o más nombres; "
@@ -336,26 +343,40 @@ class _Importer:
     def write_batch(self, batch: list) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def customer_ids(self, rows: list, make: Callable | None = None) -> list[int | None]:
-        """The customer id of each row (`row.identity`), None when its name is ambiguous; rows that match nobody
-        create their customer, all in one bulk insert. `make(row)` builds the new Cliente (default: from the
-        identity alone).
+    def customer_ids(self, rows: list, make: Callable | None = None, *, name_only: bool = False) -> list[int | None]:
+        """The customer id of each row (`row.identity`); rows that match nobody create their customer, all in
+        one bulk insert. `make(row)` builds the new Cliente (default: from the identity alone).
+
+        A row whose name is ambiguous (several customers it could be) gets None, or with `name_only` the
+        customer that holds that name alone, without email or phone (created the first time): the line is kept
+        and reported, and never given to one of the people with contacts at random.
         """
         pending_index = CustomerIndex(self.customers.ignored)
         new_customers: list[Cliente] = []
         resolved: list[int | None] = []
         pending_slot: list[int | None] = []
+        self.ambiguous_rows = []
         for row in rows:
-            pk = self.customers.match(row.identity)
-            slot = None
-            if pk is None:
-                slot = pending_index.match(row.identity)
-                if slot is None:
-                    slot = len(new_customers)
-                    new_customers.append(make(row) if make else self.customers.new_customer(row.identity))
-                    pending_index.add(slot, row.identity)
-            resolved.append(None if pk == AMBIGUOUS or slot == AMBIGUOUS else pk)
-            pending_slot.append(None if slot == AMBIGUOUS else slot)
+            identity = row.identity
+            pk = self.customers.match(identity)
+            slot = pending_index.match(identity) if pk is None else None
+            if AMBIGUOUS in (pk, slot):
+                if not name_only:
+                    resolved.append(None)
+                    pending_slot.append(None)
+                    continue
+                self.ambiguous_rows.append(row)
+                identity = identity.name_only()
+                pk = self.customers.bare.get(identity.name_key)
+                slot = pending_index.bare.get(identity.name_key) if pk is None else None
+            if pk is None and slot is None:
+                slot = len(new_customers)
+                new_customers.append(
+                    make(row) if make and identity is row.identity else self.customers.new_customer(identity)
+                )
+                pending_index.add(slot, identity)
+            resolved.append(pk)
+            pending_slot.append(slot)
         if new_customers:
             Cliente.objects.bulk_create(new_customers)
             for cliente in new_customers:
@@ -367,12 +388,20 @@ class _Importer:
         ]
 
     def reject_ambiguous(self, row) -> None:
-        name = row.identity.name
         self.reject(
             row.line,
             row.cells,
-            f"nombre ambiguo: hay varios clientes «{name}» y la fila no tiene un email ni un teléfono propio "
-            "que diga cuál es (no se importó; corrígela y vuelve a importar)",
+            f"nombre ambiguo: hay varios clientes «{row.identity.name}» y la fila no tiene un email ni un teléfono "
+            "propio que diga cuál es (no se importó; corrígela y vuelve a importar)",
+        )
+
+    def observe_ambiguous(self, row) -> None:
+        self.summary.ambiguous += 1
+        self.observe(
+            row.line,
+            row.cells,
+            f"nombre ambiguo: hay varios clientes «{row.identity.name}» y la fila no tiene un email ni un teléfono "
+            "propio que diga cuál es; quedó en el cliente con ese nombre sin email ni teléfono (revísala)",
         )
 
     def finish(self) -> None:
@@ -453,15 +482,15 @@ class _HistoryImporter(_Importer):
 
     def write_batch(self, batch: list[_HistoryRow]) -> None:
         known = dict(ImportedRow.objects.filter(key__in=[row.key for row in batch]).values_list("key", "history_id"))
-        cliente_ids = self.customer_ids(batch)
+        cliente_ids = self.customer_ids(batch, name_only=True)
+        for row in self.ambiguous_rows:
+            self.observe_ambiguous(row)
         new, moves = [], []
         for row, pk in zip(batch, cliente_ids, strict=True):
             if row.key in known:
                 self.summary.duplicates += 1
-                if pk is not None and known[row.key] is not None:
+                if known[row.key] is not None:
                     moves.append((known[row.key], pk))
-            elif pk is None:
-                self.reject_ambiguous(row)
             else:
                 new.append((pk, row))
         if moves:

@@ -93,15 +93,27 @@ def test_an_own_contact_still_contradicts_a_name_match(tmp_path):
     assert Cliente.objects.get(email="otra@example.org").telefono is None
 
 
-def test_a_line_with_a_shared_contact_and_an_ambiguous_name_is_rejected_and_reported(tmp_path):
+def test_an_ambiguous_name_goes_to_the_customer_holding_the_name_alone_and_is_reported(tmp_path):
+    juan1 = Cliente.objects.create(nombre="Juan Pérez", email="juan1@example.org")
+    juan2 = Cliente.objects.create(nombre="Juan Perez", email="juan2@example.org")
+    lines = [*walk_ins("Ana Soto", "Caro Díaz", "JUAN PEREZ"), line(cliente="Juan Pérez", mail="", telefono="")]
+    summary, report = run(tmp_path, lines)
+    assert (summary.imported, summary.rejected, summary.ambiguous) == (4, 0, 2)
+    observed = [row for row in report if row["motivo"].startswith("nombre ambiguo")]
+    assert [row["cliente"] for row in observed] == ["JUAN PEREZ", "Juan Pérez"]
+    [bare] = Cliente.objects.filter(busqueda__startswith="juan perez", email="")
+    assert (bare.telefono, bare.historial_servicios.count()) == (None, 2)
+    assert not juan1.historial_servicios.exists() and not juan2.historial_servicios.exists()
+    assert any("nombre ambiguo" in text for text in summary.lines())
+
+
+def test_the_client_export_rejects_an_ambiguous_name(tmp_path):
     Cliente.objects.create(nombre="Juan Pérez", email="juan1@example.org")
     Cliente.objects.create(nombre="Juan Perez", email="juan2@example.org")
-    summary, report = run(tmp_path, walk_ins("Ana Soto", "Caro Díaz", "JUAN PEREZ"))
-    assert (summary.imported, summary.rejected) == (2, 1)
-    [rejected] = [row for row in report if row["estado"] == "rechazada"]
-    assert rejected["motivo"].startswith("nombre ambiguo")
-    assert rejected["cliente"] == "JUAN PEREZ"
-    assert Cliente.objects.count() == 4
+    lines = [client_line(nombre="Juan Pérez", email="", telefono="", documento="")]
+    summary = import_clients(write_clients_csv(tmp_path, lines))
+    assert (summary.imported, summary.duplicates, summary.rejected) == (0, 0, 1)
+    assert summary.reasons["nombre ambiguo"] == 1
 
 
 def test_an_own_email_resolves_a_repeated_name(tmp_path):
