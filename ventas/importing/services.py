@@ -481,7 +481,14 @@ class _HistoryImporter(_Importer):
         return _HistoryRow(line=line, identity=identity, key=key, values=values, cells=cells)
 
     def write_batch(self, batch: list[_HistoryRow]) -> None:
-        known = dict(ImportedRow.objects.filter(key__in=[row.key for row in batch]).values_list("key", "history_id"))
+        # One query: the keys already imported, the history line each created and that line's customer now.
+        owner = ServiceHistory.objects.filter(id=models.OuterRef("history_id")).values("cliente_id")[:1]
+        known = {
+            key: (history_id, cliente_id)
+            for key, history_id, cliente_id in ImportedRow.objects.filter(key__in=[row.key for row in batch])
+            .annotate(cliente_now=models.Subquery(owner))
+            .values_list("key", "history_id", "cliente_now")
+        }
         cliente_ids = self.customer_ids(batch, name_only=True)
         for row in self.ambiguous_rows:
             self.observe_ambiguous(row)
@@ -489,8 +496,9 @@ class _HistoryImporter(_Importer):
         for row, pk in zip(batch, cliente_ids, strict=True):
             if row.key in known:
                 self.summary.duplicates += 1
-                if known[row.key] is not None:
-                    moves.append((known[row.key], pk))
+                history_id, cliente_now = known[row.key]
+                if cliente_now is not None and cliente_now != pk:
+                    moves.append((history_id, cliente_now, pk))
             else:
                 new.append((pk, row))
         if moves:
@@ -504,22 +512,13 @@ class _HistoryImporter(_Importer):
         )
         self.summary.imported += len(new)
 
-    def reattribute(self, moves: list[tuple[int, int]]) -> None:
-        """Give lines imported before to the customer chosen now: one query to read, bulk updates to move."""
-        current = dict(
-            ServiceHistory.objects.filter(id__in=[history_id for history_id, _ in moves]).values_list(
-                "id", "cliente_id"
-            )
-        )
-        changed = [
-            ServiceHistory(id=history_id, cliente_id=pk)
-            for history_id, pk in moves
-            if current.get(history_id, pk) != pk
-        ]
-        if changed:
-            self.moved_from.update(current[row.id] for row in changed)
-            ServiceHistory.objects.bulk_update(changed, ["cliente"], batch_size=1000)
-            self.summary.reattributed += len(changed)
+    def reattribute(self, moves: list[tuple[int, int, int]]) -> None:
+        """Give lines imported before (history id, customer now, customer chosen now) to the customer chosen
+        now, in bulk updates."""
+        self.moved_from.update(before for _, before, _ in moves)
+        changed = [ServiceHistory(id=history_id, cliente_id=pk) for history_id, _, pk in moves]
+        ServiceHistory.objects.bulk_update(changed, ["cliente"], batch_size=1000)
+        self.summary.reattributed += len(changed)
 
     def finish(self) -> None:
         with transaction.atomic():
@@ -571,10 +570,10 @@ class _ClientImporter(_Importer):
             raise CellError("sin datos del cliente: falta nombre, email y teléfono")
         notes = []
         if raw_email and not identity.email and not is_junk_cell(raw_email):
-            reason = "compartido o de la empresa" if normalize_email(raw_email) else "no válido"
+            reason = "de relleno, compartido o de la empresa" if normalize_email(raw_email) else "no válido"
             notes.append(f"email {reason} «{raw_email}» (no se guardó)")
         if raw_phone and not identity.phone and not is_junk_cell(raw_phone):
-            reason = "compartido o de la empresa" if normalize_phone(raw_phone) else "no válido"
+            reason = "de relleno, compartido o de la empresa" if normalize_phone(raw_phone) else "no válido"
             notes.append(f"teléfono {reason} «{raw_phone}» (no se guardó)")
         documento = cell_text(get(cells, "Documento Identidad"))
         if documento and looks_like_rut(documento):
