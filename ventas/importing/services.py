@@ -266,6 +266,8 @@ class _Importer:
         self.customers = CustomerIndex.load(scan.ignored)
         self.batch: list = []
         self.contact_columns = {table.columns.get(column) for column in self.identity_columns[1:]} - {None}
+        # Per importer, so the cache (and the importer) go away with the import.
+        self._identity = lru_cache(maxsize=65_536)(self._make_identity)
         summary.shared_contacts = scan.shared
         for item in scan.shared:
             report.write("", SHARED, f"{item.masked}: {shared_counts(item)}; no se usó para identificar clientes", [])
@@ -276,8 +278,7 @@ class _Importer:
         name, email, phone = (get(cells, column) for column in self.identity_columns)
         return self._identity(name, email, phone)
 
-    @lru_cache(maxsize=65_536)  # noqa: B019 - one importer per import, freed with it
-    def _identity(self, name, email, phone) -> Identity:
+    def _make_identity(self, name, email, phone) -> Identity:
         return Identity.from_cells(name, email, phone).without(self.ignored)
 
     def spreadsheet_error(self, cells):
