@@ -28,7 +28,8 @@ Rules (issue 5):
   A clients line with an ambiguous name is rejected with that reason.
 - Re-importing a file re-attributes its lines already imported (found by their natural key, which is computed
   from the cells as written, so keys stored under the old matching rule are found) to the customer the current
-  rules choose, in bulk; a shared contact stored on a customer that lost lines that way is removed from it. A
+  rules choose, in bulk; a shared, house or junk contact stored on a customer that lost lines that way is
+  removed from it. A
   database imported before the shared-contact rule is repaired by importing its files again; nothing is lost
   and the row count does not change. (A contact the client export gives to its one person and that the history
   file shares may be removed this way: importing the client export again gives it back.)
@@ -61,7 +62,14 @@ from django.utils.dateparse import parse_datetime
 
 from ventas.formatting import format_date, format_number
 from ventas.importing.catalogue import CatalogueLearner
-from ventas.importing.contacts import SharedContact, house_contacts, is_junk_cell, scan_contacts
+from ventas.importing.contacts import (
+    SharedContact,
+    house_contacts,
+    is_junk_cell,
+    is_junk_email,
+    is_junk_phone,
+    scan_contacts,
+)
 from ventas.importing.matching import AMBIGUOUS, CustomerIndex, Identity, cached_search_key, normalize_email
 from ventas.importing.occurrences import OccurrenceCounter
 from ventas.importing.parsers import (
@@ -529,25 +537,25 @@ class _HistoryImporter(_Importer):
         self.summary.services_updated = changes.updated
 
     def remove_shared_contacts(self) -> None:
-        """Shared contacts stored by the old rule on a customer that merged other people's lines lose them."""
-        shared = [item.contact for item in self.summary.shared_contacts]
-        if not self.moved_from or not shared:
-            return
-        emails = [contact for contact in shared if "@" in contact]
-        phones = [contact for contact in shared if "@" not in contact]
-        holders = Cliente.objects.filter(models.Q(email__in=emails) | models.Q(telefono__in=phones))
+        """A customer that held other people's lines (they were just re-attributed away from it) loses the
+        shared, house or junk contact the old rule stored on it. Reads only those customers, in chunks."""
+        moved = sorted(self.moved_from)
         fixed = []
-        for cliente in holders.only("id", "nombre", "email", "telefono"):
-            if cliente.pk not in self.moved_from:
-                continue
-            if cliente.email in emails:
-                cliente.email = ""
-            if cliente.telefono in phones:
-                cliente.telefono = None
-            cliente.busqueda = Cliente.search_text(cliente.nombre, cliente.email)
-            fixed.append(cliente)
-        Cliente.objects.bulk_update(fixed, ["email", "telefono", "busqueda"])
+        for start in range(0, len(moved), 5000):
+            chunk = Cliente.objects.filter(pk__in=moved[start : start + 5000]).only("id", "nombre", "email", "telefono")
+            for cliente in chunk:
+                email = "" if self._not_own(cliente.email, is_junk_email) else cliente.email
+                phone = None if self._not_own(normalize_phone(cliente.telefono), is_junk_phone) else cliente.telefono
+                if (email, phone) != (cliente.email, cliente.telefono):
+                    cliente.email, cliente.telefono = email, phone
+                    cliente.busqueda = Cliente.search_text(cliente.nombre, cliente.email)
+                    fixed.append(cliente)
+        Cliente.objects.bulk_update(fixed, ["email", "telefono", "busqueda"], batch_size=1000)
         self.summary.contacts_removed += len(fixed)
+
+    def _not_own(self, contact: str | None, is_junk) -> bool:
+        contact = (contact or "").strip().lower()
+        return bool(contact) and (contact in self.ignored or is_junk(contact))
 
 
 @dataclass(slots=True)

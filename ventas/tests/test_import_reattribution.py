@@ -80,3 +80,18 @@ def test_reattribution_queries_do_not_grow_with_the_rows(tmp_path, settings, dja
     with django_assert_max_num_queries(40):
         summary = import_history(path)
     assert summary.reattributed == 294  # all but the 6 lines of the customer that kept its name
+
+
+def test_reimport_also_removes_a_placeholder_email_from_the_customer_that_merged_people(tmp_path, settings):
+    lines = [
+        line(cliente=name, telefono="", mail="sinmail@gmail.com", reserva=f"R-{i}")
+        for i, name in enumerate(["Ana Soto", "Bea Rojas"])
+    ]
+    path = write_csv(tmp_path, lines)
+    # The old rule: the placeholder email identified whoever carried it.
+    ana = Cliente.objects.create(nombre="Ana Soto", email="sinmail@gmail.com")
+    import_history(path)  # the new rule gives Bea her own customer: nothing moved yet, nothing removed
+    ServiceHistory.objects.update(cliente=ana)  # simulate the merged state the old rule left
+    summary = import_history(path)
+    ana.refresh_from_db()
+    assert (summary.reattributed, summary.contacts_removed, ana.email) == (1, 1, "")
