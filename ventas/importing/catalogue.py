@@ -51,10 +51,6 @@ def _year_before(day: datetime.date) -> datetime.date:
     return day.replace(year=day.year - 1, day=min(day.day, 28) if (day.month, day.day) == (2, 29) else day.day)
 
 
-def _month(day: datetime.date) -> int:
-    return day.year * 12 + day.month - 1
-
-
 def _median(prices: Counter) -> int:
     total = sum(prices.values())
     if not total:
@@ -79,31 +75,41 @@ def _nicest(spellings: Counter) -> str:
 class CatalogueLearner:
     def __init__(self, placeholder: datetime.date):
         self.placeholder = placeholder
-        self.seen: dict[str, _Seen] = {}
-        self.last_day: datetime.date | None = None
+        # (name, category, month index or None for the placeholder day, amount, quantity) -> lines: one counter
+        # increment per line; the entries grow with services × months × prices, not with the lines.
+        self.counts: Counter = Counter()
+        self.last: dict[str, datetime.date] = {}  # name -> last real date
 
     def add(self, name: str, category: str, day: datetime.date, amount: Decimal, quantity: int) -> None:
-        seen = self.seen.get(name)
-        if seen is None:
-            seen = self.seen[name] = _Seen()
-        seen.rows += 1
-        seen.categories[category] += 1
-        if day == self.placeholder:
-            return  # an unknown date tells neither when the service was sold nor its recent price
-        if seen.last is None or day > seen.last:
-            seen.last = day
-            if self.last_day is None or day > self.last_day:
-                self.last_day = day
-        if amount and quantity:
-            month = seen.prices.get(_month(day))
-            if month is None:
-                month = seen.prices[_month(day)] = Counter()
-            month[amount / quantity] += 1
+        if day == self.placeholder:  # an unknown date tells neither when it was sold nor its recent price
+            self.counts[(name, category, None, amount, quantity)] += 1
+            return
+        self.counts[(name, category, day.year * 12 + day.month - 1, amount, quantity)] += 1
+        last = self.last.get(name)
+        if last is None or day > last:
+            self.last[name] = day
+
+    @property
+    def seen(self) -> dict[str, _Seen]:
+        seen: dict[str, _Seen] = {}
+        for (name, category, month, amount, quantity), lines in self.counts.items():
+            item = seen.get(name)
+            if item is None:
+                item = seen[name] = _Seen(last=self.last.get(name))
+            item.rows += lines
+            item.categories[category] += lines
+            if month is not None and amount and quantity:
+                item.prices.setdefault(month, Counter())[amount / quantity] += lines
+        return seen
+
+    @property
+    def last_day(self) -> datetime.date | None:
+        return max(self.last.values(), default=None)
 
     def apply(self) -> CatalogueChanges:
         """Add the services of the file that the catalogue lacks; refresh those learned before."""
         changes = CatalogueChanges()
-        if not self.seen:
+        if not self.counts:
             return changes
         grouped: dict[str, list[tuple[str, _Seen]]] = {}
         for name, seen in self.seen.items():
@@ -112,7 +118,8 @@ class CatalogueLearner:
         for clave, servicio_id in ServicioAlias.objects.values_list("clave", "servicio_id"):
             services.setdefault(clave, next((s for s in services.values() if s.pk == servicio_id), None))
         categories = self._categories(grouped)
-        active_since = _year_before(self.last_day) if self.last_day else None
+        last_day = self.last_day
+        active_since = _year_before(last_day) if last_day else None
         new, changed = [], []
         for key, variants in grouped.items():
             existing = services.get(key)

@@ -52,6 +52,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
+from operator import itemgetter
 from pathlib import Path
 
 from django.conf import settings
@@ -243,11 +244,16 @@ def scan_file(path: str | Path, kind: str, columns: tuple[str, str, str]) -> Fil
     triples: Counter = Counter()
     with open_table(path, kind=kind) as table:
         indexes = [table.columns.get(column) for column in columns]
+        pick = itemgetter(*indexes) if None not in indexes else None
+        last = max((i for i in indexes if i is not None), default=0)
         for _, cells in table.rows:
             if isinstance(cells, UnreadableLine):
                 continue
             size = len(cells)
-            triples[tuple(cells[i] if i is not None and i < size else None for i in indexes)] += 1
+            if pick is not None and size > last:
+                triples[pick(cells)] += 1
+            else:
+                triples[tuple(cells[i] if i is not None and i < size else None for i in indexes)] += 1
     scan = scan_contacts(triples.items(), lambda *cells: Identity.from_cells(*cells).without(house))
     shared = scan.shared()
     return FileScan(shared=shared, ignored=house | {item.contact for item in shared})
@@ -276,15 +282,19 @@ class _Importer:
         self.contact_columns = {table.columns.get(column) for column in self.identity_columns[1:]} - {None}
         # Per importer, so the cache (and the importer) go away with the import.
         self._identity = lru_cache(maxsize=65_536)(self._make_identity)
+        indexes = [table.columns.get(column) for column in self.identity_columns]
+        self._pick = itemgetter(*indexes) if None not in indexes else None
+        self._last_index = max((i for i in indexes if i is not None), default=0)
         summary.shared_contacts = scan.shared
         for item in scan.shared:
             report.write("", SHARED, f"{item.masked}: {shared_counts(item)}; no se usó para identificar clientes", [])
 
     def identity(self, cells) -> Identity:
         """The row's identity without junk, house and shared contacts (cached: identities repeat in a file)."""
+        if self._pick is not None and len(cells) > self._last_index:
+            return self._identity(*self._pick(cells))
         get = self.table.get
-        name, email, phone = (get(cells, column) for column in self.identity_columns)
-        return self._identity(name, email, phone)
+        return self._identity(*(get(cells, column) for column in self.identity_columns))
 
     def _make_identity(self, name, email, phone) -> Identity:
         return Identity.from_cells(name, email, phone).without(self.ignored)
