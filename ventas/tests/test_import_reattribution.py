@@ -3,8 +3,10 @@ lines back to the right customers and takes the shared contacts off the customer
 
 import pytest
 
-from ventas.importing.services import import_history
+from ventas.importing.services import import_clients, import_history
 from ventas.models import Cliente, ImportedRow, ServiceHistory
+from ventas.tests.test_import_clients import client_line
+from ventas.tests.test_import_clients import write_csv as write_clients_csv
 from ventas.tests.test_import_history import line, write_csv
 
 pytestmark = pytest.mark.django_db
@@ -95,3 +97,12 @@ def test_reimport_also_removes_a_placeholder_email_from_the_customer_that_merged
     summary = import_history(path)
     ana.refresh_from_db()
     assert (summary.reattributed, summary.contacts_removed, ana.email) == (1, 1, "")
+
+
+def test_the_client_export_gives_back_an_own_contact_the_repair_removed(tmp_path, settings):
+    path = merged_file(tmp_path)
+    import_with_the_old_rule(path, settings)
+    import_history(path)
+    assert Cliente.objects.get(nombre="Ana Soto").telefono is None
+    import_clients(write_clients_csv(tmp_path, [client_line(nombre="Ana Soto", email="", telefono=DESK, documento="")]))
+    assert Cliente.objects.get(nombre="Ana Soto").telefono == "+56955551257"
