@@ -149,6 +149,8 @@ class ImportRunAdmin(admin.ModelAdmin):
         "rejected",
         "flagged",
         "customers_created",
+        "shared_contacts",
+        "services_added",
         "created_by",
     ]
     list_filter = ["kind"]
