@@ -153,7 +153,7 @@ class ContactScan:
 def scan_contacts(identities: Iterable[tuple[tuple, int]], normalise, *, threshold: int | None = None) -> ContactScan:
     """Count names per contact. `identities` yields (raw cells triple, row count) — distinct triples, so the
     caller can count a file's rows first and normalise each distinct (name, email, phone) once; `normalise`
-    turns a triple into an `Identity` (already without junk and house contacts).
+    turns a triple into an object with `name_key`, `email` and `phone` (without junk and house contacts).
     """
     scan = ContactScan(threshold=threshold if threshold is not None else settings.IMPORT_SHARED_CONTACT_NAMES)
     for triple, rows in identities:
