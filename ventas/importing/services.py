@@ -26,13 +26,13 @@ Rules (issue 5):
   line goes to the customer holding that name alone, without email or phone (created the first time), and is
   listed in the report ("nombre ambiguo"), rather than given to one of the people with contacts at random.
   A clients line with an ambiguous name is rejected with that reason.
-- Re-importing a file re-attributes its lines already imported (found by their natural key, which is computed
-  from the cells as written, so keys stored under the old matching rule are found) to the customer the current
-  rules choose, in bulk; a shared, house or junk contact stored on a customer that lost lines that way is
-  removed from it. A
-  database imported before the shared-contact rule is repaired by importing its files again; nothing is lost
-  and the row count does not change. (A contact the client export gives to its one person and that the history
-  file shares may be removed this way: importing the client export again gives it back.)
+- Re-importing a file re-attributes its lines already imported that carry a contact which no longer
+  identifies anybody (found by their natural key, which is computed from the cells as written, so keys stored
+  under the old matching rule are found) to the customer the current rules choose, in bulk; a shared, house or
+  junk contact stored on a customer that lost lines that way is removed from it. A database imported before
+  the shared-contact rule is repaired by importing its files again; nothing is lost and the row count does not
+  change. (A contact the client export gives to its one person and that the history file shares may be removed
+  this way: importing the client export again gives it back.) Other lines keep their customer.
 - The catalogue is learned from the file (catalogue.py): services it lacks are added, staff's are never touched.
 - After a committed history import, `ventas.signals.history_imported` is sent (on commit).
 - Fast and flat: rows stream from the file, customers are matched against in-memory indexes loaded once, and
@@ -58,7 +58,7 @@ from typing import NamedTuple
 
 from django.conf import settings
 from django.core.files import File
-from django.db import connection, models, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -536,26 +536,28 @@ class _HistoryImporter(_Importer):
         return _HistoryRow(line=line, identity=identity, key=key, values=values, cells=cells)
 
     def write_batch(self, batch: list[_HistoryRow]) -> None:
-        # One query: the keys already imported, the history line each created and that line's customer now.
-        owner = ServiceHistory.objects.filter(id=models.OuterRef("history_id")).values("cliente_id")[:1]
-        known = {
-            key: (history_id, cliente_id)
-            for key, history_id, cliente_id in ImportedRow.objects.filter(key__in=[row.key for row in batch])
-            .annotate(cliente_now=models.Subquery(owner))
-            .values_list("key", "history_id", "cliente_now")
-        }
-        cliente_ids = self.customer_ids(batch, name_only=True)
+        known = dict(ImportedRow.objects.filter(key__in=[row.key for row in batch]).values_list("key", "history_id"))
+        new = [row for row in batch if row.key not in known]
+        self.summary.duplicates += len(batch) - len(new)
+        # Lines imported before are matched again only when a contact of theirs no longer identifies anybody
+        # (shared, house, junk): only through such a contact can an earlier rule have merged them into
+        # somebody else. Other lines match exactly as before, so a plain re-import stays cheap.
+        recheck = [row for row in batch if row.key in known and row.identity.raw_key and known[row.key]]
+        cliente_ids = self.customer_ids(new + recheck, name_only=True)
         for row in self.ambiguous_rows:
             self.observe_ambiguous(row)
-        new, moves = [], []
-        for row, pk in zip(batch, cliente_ids, strict=True):
-            if row.key in known:
-                self.summary.duplicates += 1
-                history_id, cliente_now = known[row.key]
-                if cliente_now is not None and cliente_now != pk:
-                    moves.append((history_id, cliente_now, pk))
-            else:
-                new.append((pk, row))
+        moves = []
+        if recheck:
+            current = dict(
+                ServiceHistory.objects.filter(id__in=[known[row.key] for row in recheck]).values_list(
+                    "id", "cliente_id"
+                )
+            )
+            for row, pk in zip(recheck, cliente_ids[len(new) :], strict=True):
+                before = current.get(known[row.key])
+                if before is not None and before != pk:
+                    moves.append((known[row.key], before, pk))
+        new = list(zip(cliente_ids[: len(new)], new, strict=True))
         if moves:
             self.reattribute(moves)
         if not new:
