@@ -254,14 +254,14 @@ def scan_file(path: str | Path, kind: str, columns: tuple[str, str, str]) -> Fil
         indexes = [table.columns.get(column) for column in columns]
         pick = itemgetter(*indexes) if None not in indexes else None
         last = max((i for i in indexes if i is not None), default=0)
-        for _, cells in table.rows:
-            if isinstance(cells, UnreadableLine):
-                continue
-            size = len(cells)
-            if pick is not None and size > last:
-                triples[pick(cells)] += 1
-            else:
-                triples[tuple(cells[i] if i is not None and i < size else None for i in indexes)] += 1
+
+        def identity_cells(cells) -> tuple:
+            if pick is not None and len(cells) > last:
+                return pick(cells)
+            return tuple(cells[i] if i is not None and i < len(cells) else None for i in indexes)
+
+        # Counter.update counts in C; unreadable lines have no identity.
+        triples.update(identity_cells(cells) for _, cells in table.rows if not isinstance(cells, UnreadableLine))
     scan = scan_contacts(triples.items(), _ContactsOf(house))
     shared = scan.shared()
     return FileScan(shared=shared, ignored=house | {item.contact for item in shared})
