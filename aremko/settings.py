@@ -181,6 +181,10 @@ RFM_FREQUENCY = env.list("RFM_FREQUENCY", cast=int, default=[10, 5])
 RFM_MONETARY = env.list("RFM_MONETARY", cast=int, default=[1_000_000, 500_000])
 # Legacy exports put unknown dates on this day; such rows are kept but ignored for recency and seasonality.
 HISTORY_PLACEHOLDER_DATE = datetime.date.fromisoformat(env("HISTORY_PLACEHOLDER_DATE", default="2021-01-01"))
+# Imports: an email/phone written with this many different names in one file is shared (front desk, agency,
+# wrong lookup) and never identifies a customer; HOUSE_CONTACTS are the business's own, always ignored.
+IMPORT_SHARED_CONTACT_NAMES = env.int("IMPORT_SHARED_CONTACT_NAMES", default=3)
+HOUSE_CONTACTS = env.list("HOUSE_CONTACTS", default=[])
 # `manage.py demo`: staff user it creates or resets; an empty password means a random one, printed.
 DEMO_USER = env("DEMO_USER", default="admin")
 DEMO_PASSWORD = env("DEMO_PASSWORD", default="")

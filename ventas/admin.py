@@ -1,11 +1,13 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from ventas.formatting import format_number
+from ventas.importing.catalogue import merge_services
 from ventas.importing.readers import ImportFileError
 from ventas.importing.services import import_uploaded_file
 from ventas.models import (
@@ -16,6 +18,7 @@ from ventas.models import (
     Producto,
     ServiceHistory,
     Servicio,
+    ServicioAlias,
 )
 
 
@@ -35,13 +38,69 @@ class CategoriaAdmin(admin.ModelAdmin):
     search_fields = ["nombre"]
 
 
+class ServicioAliasInline(admin.TabularInline):
+    model = ServicioAlias
+    extra = 0
+    fields = ["nombre"]
+
+
+class MergeServicesForm(forms.Form):
+    destino = forms.ModelChoiceField(
+        label="Servicio que se conserva",
+        queryset=Servicio.objects.none(),
+        widget=forms.RadioSelect,
+        empty_label=None,
+        help_text="Los demás pasan a ser alias de este: sus nombres y su historial lo siguen.",
+    )
+
+    def __init__(self, *args, services, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["destino"].queryset = services
+
+
 @admin.register(Servicio)
 class ServicioAdmin(admin.ModelAdmin):
-    list_display = ["nombre", "categoria", "tipo_servicio", "precio_base", "duracion", "activo"]
-    list_filter = ["activo", "tipo_servicio", "categoria"]
+    list_display = ["nombre", "categoria", "tipo_servicio", "precio_base", "duracion", "activo", "origen"]
+    list_filter = ["activo", "origen", "tipo_servicio", "categoria"]
     list_editable = ["activo"]
-    search_fields = ["nombre", "descripcion"]
+    search_fields = ["nombre", "descripcion", "alias__nombre"]
     list_select_related = ["categoria"]
+    readonly_fields = ["origen"]
+    inlines = [ServicioAliasInline]
+    actions = ["merge"]
+
+    def save_model(self, request, obj, form, change):
+        # A service staff touched is theirs: imports never overwrite it again.
+        obj.origen = Servicio.Origen.ADMIN
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description="Fusionar los servicios seleccionados", permissions=["change", "delete"])
+    def merge(self, request, queryset):
+        services = queryset.select_related("categoria").order_by("nombre")
+        if services.count() < 2:
+            self.message_user(request, "Selecciona al menos dos servicios para fusionarlos.", messages.WARNING)
+            return None
+        form = MergeServicesForm(request.POST if "destino" in request.POST else None, services=services)
+        if form.is_valid():
+            target = form.cleaned_data["destino"]
+            result = merge_services(target=target, others=[s for s in services if s.pk != target.pk])
+            self.message_user(
+                request,
+                f"«{target.nombre}» ahora incluye {services.count() - 1} servicio(s) más: "
+                f"{format_number(result.aliases)} alias nuevos, {format_number(result.history_rows)} filas del "
+                "historial con su nombre.",
+                messages.SUCCESS,
+            )
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Fusionar servicios",
+            "form": form,
+            "services": services,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/ventas/servicio/merge.html", context)
 
 
 @admin.register(Producto)
@@ -90,6 +149,8 @@ class ImportRunAdmin(admin.ModelAdmin):
         "rejected",
         "flagged",
         "customers_created",
+        "shared_contacts",
+        "services_added",
         "created_by",
     ]
     list_filter = ["kind"]

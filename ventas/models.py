@@ -188,6 +188,13 @@ class Servicio(models.Model):
     activo = models.BooleanField("activo", default=True)
     descripcion = models.TextField("descripción", blank=True, default="")
 
+    class Origen(models.TextChoices):
+        ADMIN = "admin", "Creado o editado en Administración"
+        HISTORIAL = "historial", "Aprendido del historial"
+
+    # Imports update services learned from the history, never those staff created or edited (issue 9).
+    origen = models.CharField("origen", max_length=10, choices=Origen.choices, default=Origen.ADMIN)
+
     class Meta:
         verbose_name = "servicio"
         verbose_name_plural = "servicios"
@@ -195,6 +202,31 @@ class Servicio(models.Model):
 
     def __str__(self):
         return self.nombre
+
+
+class ServicioAlias(models.Model):
+    """Another name of a catalogue service (`Masaje relajacion` -> `Masaje Relajación`).
+
+    History lines written with the alias map to the service on import; merging services in admin makes the
+    merged ones aliases of the one kept. `clave` is the name's `search_key`, so case and accents never matter.
+    """
+
+    nombre = models.CharField("nombre", max_length=255)
+    clave = models.CharField("clave", max_length=255, unique=True, editable=False)
+    servicio = models.ForeignKey(Servicio, verbose_name="servicio", on_delete=models.CASCADE, related_name="alias")
+
+    class Meta:
+        verbose_name = "alias de servicio"
+        verbose_name_plural = "alias de servicios"
+        ordering = ["nombre"]
+
+    def __str__(self):
+        return f"{self.nombre} → {self.servicio_id and self.servicio.nombre}"
+
+    def save(self, *args, **kwargs):
+        self.nombre = " ".join((self.nombre or "").split())
+        self.clave = search_key(self.nombre)
+        super().save(*args, **kwargs)
 
 
 class CategoriaProducto(models.Model):
@@ -305,6 +337,8 @@ class ImportRun(models.Model):
     rejected = models.PositiveIntegerField("rechazadas", default=0)
     flagged = models.PositiveIntegerField("con fecha provisoria", default=0)
     customers_created = models.PositiveIntegerField("clientes creados", default=0)
+    shared_contacts = models.PositiveIntegerField("contactos compartidos", default=0)
+    services_added = models.PositiveIntegerField("servicios agregados", default=0)
     seconds = models.FloatField("segundos", default=0)
     report = models.FileField("reporte", upload_to="importaciones/", blank=True)
 

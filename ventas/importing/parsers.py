@@ -190,18 +190,29 @@ SERVICE_WORDS = frozenset(search_key(word) for word in _SERVICE_WORDS_TEXT.split
 
 
 class ServiceCatalog:
-    """Maps cleaned service names to the catalogue's `Servicio.nombre` when they clearly match."""
+    """Maps cleaned service names to the catalogue's `Servicio.nombre` when they clearly match.
 
-    def __init__(self, names):
+    Aliases (`ServicioAlias`) map to their service like its own name. `key_name` cleans with `key_names` only
+    (the services staff created, without aliases): history keys stored by earlier imports were computed that
+    way, so learning services or merging them never changes the natural key of a line already imported.
+    """
+
+    def __init__(self, names, aliases: dict[str, str] | None = None, key_names=None):
         self.by_key = {search_key(name): name for name in names}
+        for alias_key, target in (aliases or {}).items():
+            self.by_key.setdefault(alias_key, target)
         self.words = SERVICE_WORDS | {word for key in self.by_key for word in key.split()}
         self._cleaned: dict[str, str] = {}
+        self._keys = ServiceCatalog(key_names) if key_names is not None else None
 
     @classmethod
     def load(cls) -> "ServiceCatalog":
-        from ventas.models import Servicio
+        from ventas.models import Servicio, ServicioAlias
 
-        return cls(Servicio.objects.values_list("nombre", flat=True))
+        services = Servicio.objects.values_list("nombre", "origen")
+        aliases = dict(ServicioAlias.objects.values_list("clave", "servicio__nombre"))
+        staff = [name for name, origen in services if origen == Servicio.Origen.ADMIN]
+        return cls([name for name, _ in services], aliases=aliases, key_names=staff)
 
     def clean(self, raw: str) -> str:
         if raw not in self._cleaned:
@@ -209,6 +220,10 @@ class ServiceCatalog:
                 self._cleaned.clear()
             self._cleaned[raw] = self._clean(raw)
         return self._cleaned[raw]
+
+    def key_name(self, raw: str) -> str:
+        """The cleaned name that goes into a history line's natural key (see the class docstring)."""
+        return self._keys.clean(raw) if self._keys is not None else self.clean(raw)
 
     def _clean(self, raw: str) -> str:
         """`Masaje Rel. o Desc. Diana` -> `Masaje Relajación o Descontracturante` (the catalogue name);

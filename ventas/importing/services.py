@@ -16,6 +16,25 @@ Rules (issue 5):
   file finds every key and adds nothing. Clients are idempotent through matching (email, phone, name).
 - Customers: matched by normalised email, then phone (E.164), then name (`search_key`); a name match is refused
   when the row's email or phone contradicts the customer's. History lines matching nobody create the customer.
+- Contacts that identify nobody are dropped before matching (issue 9, contacts.py): junk values (`#N/A`, `sin
+  mail`, `0`: a spreadsheet error in a contact column empties the contact instead of rejecting the line),
+  `settings.HOUSE_CONTACTS`, and the contacts *shared* in the file: a first streaming pass counts the distinct
+  names written with each email and phone, and one with `settings.IMPORT_SHARED_CONTACT_NAMES` or more is never
+  matched through (not even when a customer in the database holds it), never stored on a customer created or
+  completed from the file, and listed (masked) in the summary and the report. Such lines match by name.
+- A name shared by several customers that the line's own contacts cannot tell apart is ambiguous: the history
+  line goes to the customer holding that name alone, without email or phone (created the first time), and is
+  listed in the report ("nombre ambiguo"), rather than given to one of the people with contacts at random.
+  A clients line with an ambiguous name is rejected with that reason.
+- Re-importing a file re-attributes its lines already imported that carry a contact which no longer
+  identifies anybody (found by their natural key, which is computed from the cells as written, so keys stored
+  under the old matching rule are found) to the customer the current rules choose, in bulk; a shared, house or
+  junk contact stored on a customer that lost lines that way is removed from it. A database imported before
+  the shared-contact rule is repaired by importing its files again; nothing is lost and the row count does not
+  change. (A contact the client export gives to its one person and that the history file shares may be removed
+  this way: importing the client export again gives it back.) Other lines keep their customer.
+- The catalogue is learned from the file (catalogue.py): services it lacks are added, staff's are never touched.
+- After a committed history import, `ventas.signals.history_imported` is sent (on commit).
 - Fast and flat: rows stream from the file, customers are matched against in-memory indexes loaded once, and
   inserts go in batches (`batch_size` rows, one transaction each, one query to find already-imported keys;
   COPY on PostgreSQL, see writers.py). Only one import runs at a time on PostgreSQL (advisory lock).
@@ -32,7 +51,10 @@ from collections import Counter
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
+from operator import itemgetter
 from pathlib import Path
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.files import File
@@ -41,7 +63,23 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from ventas.formatting import format_date, format_number
-from ventas.importing.matching import CustomerIndex, Identity, cached_search_key
+from ventas.importing.catalogue import CatalogueLearner
+from ventas.importing.contacts import (
+    SharedContact,
+    house_contacts,
+    is_junk_cell,
+    is_junk_email,
+    is_junk_phone,
+    scan_contacts,
+)
+from ventas.importing.matching import (
+    AMBIGUOUS,
+    CustomerIndex,
+    Identity,
+    cached_search_key,
+    clean_name,
+    normalize_email,
+)
 from ventas.importing.occurrences import OccurrenceCounter
 from ventas.importing.parsers import (
     CellError,
@@ -57,8 +95,9 @@ from ventas.importing.parsers import (
 )
 from ventas.importing.readers import ImportFileError, Table, UnreadableLine, open_table
 from ventas.importing.writers import history_writer
-from ventas.models import Cliente, ImportedRow, ImportRun
-from ventas.normalize import looks_like_rut, normalize_rut, season_of
+from ventas.models import Cliente, ImportedRow, ImportRun, ServiceHistory
+from ventas.normalize import looks_like_rut, normalize_phone, normalize_rut, season_of
+from ventas.signals import history_imported
 
 BATCH_SIZE = 5000
 Progress = Callable[["ImportSummary"], None]
@@ -80,6 +119,12 @@ class ImportSummary:
     observations: int = 0
     customers_created: int = 0
     customers_updated: int = 0
+    shared_contacts: list[SharedContact] = field(default_factory=list)
+    reattributed: int = 0  # lines imported before, moved to the customer the current rules choose
+    contacts_removed: int = 0  # shared contacts taken off customers
+    services_added: int = 0
+    services_updated: int = 0
+    ambiguous: int = 0  # lines whose name could be several customers (kept on the name-only customer)
     reasons: Counter = field(default_factory=Counter)
     seconds: float = 0.0
     peak_memory_mb: float = 0.0
@@ -115,8 +160,28 @@ class ImportSummary:
                 f"{format_number(self.flagged)}, de ellas {format_number(self.undated)} sin fecha válida en el archivo"
             )
             out.append(f"Sin valor (se guardaron con $0): {format_number(self.blank_amounts)}")
+            out.append(
+                f"Servicios agregados al catálogo: {format_number(self.services_added)}"
+                + (f" (actualizados: {format_number(self.services_updated)})" if self.services_updated else "")
+            )
+            if self.reattributed or self.contacts_removed:
+                out.append(
+                    f"Filas ya importadas reasignadas a su cliente: {format_number(self.reattributed)}; "
+                    f"contactos compartidos quitados de clientes: {format_number(self.contacts_removed)}"
+                )
         else:
             out.append(f"Clientes existentes completados: {format_number(self.customers_updated)}")
+        if self.ambiguous:
+            out.append(
+                f"Filas con nombre ambiguo (quedaron en un cliente con ese nombre sin email ni teléfono; ver "
+                f"reporte): {format_number(self.ambiguous)}"
+            )
+        if self.shared_contacts:
+            out.append(
+                f"Contactos compartidos (escritos con {settings.IMPORT_SHARED_CONTACT_NAMES} o más nombres; "
+                f"no identifican a ningún cliente): {format_number(len(self.shared_contacts))}"
+            )
+            out.extend(f"  {item.masked}: {shared_counts(item)}" for item in self.shared_contacts)
         if self.observations:
             out.append(f"Filas importadas con observaciones (ver reporte): {format_number(self.observations)}")
         if self.reasons:
@@ -163,6 +228,71 @@ def _report_value(cell) -> str:
 
 REJECTED = "rechazada"
 OBSERVED = "importada con observaciones"
+SHARED = "contacto compartido"
+
+
+def shared_counts(item: SharedContact) -> str:
+    return f"{format_number(item.rows)} filas, {format_number(item.names)} nombres distintos"
+
+
+@dataclass
+class FileScan:
+    """What the first pass over a file learned: its shared contacts and the contacts to ignore."""
+
+    shared: list[SharedContact]
+    ignored: frozenset[str]
+
+
+def scan_file(path: str | Path, kind: str, columns: tuple[str, str, str]) -> FileScan:
+    """First streaming pass: count the lines of each distinct (name, email, phone) as written, then normalise
+    each distinct one once and find the shared contacts (contacts.py). Memory grows with the distinct
+    identities of the file, not with its lines.
+    """
+    house = house_contacts()
+    triples: Counter = Counter()
+    with open_table(path, kind=kind) as table:
+        indexes = [table.columns.get(column) for column in columns]
+        pick = itemgetter(*indexes) if None not in indexes else None
+        last = max((i for i in indexes if i is not None), default=0)
+
+        def identity_cells(cells) -> tuple:
+            if pick is not None and len(cells) > last:
+                return pick(cells)
+            return tuple(cells[i] if i is not None and i < len(cells) else None for i in indexes)
+
+        # Counter.update counts in C; unreadable lines have no identity.
+        triples.update(identity_cells(cells) for _, cells in table.rows if not isinstance(cells, UnreadableLine))
+    scan = scan_contacts(triples.items(), _ContactsOf(house))
+    shared = scan.shared()
+    return FileScan(shared=shared, ignored=house | {item.contact for item in shared})
+
+
+class _Contacts(NamedTuple):
+    name_key: str
+    email: str
+    phone: str | None
+
+
+class _ContactsOf:
+    """(name, email, phone) cells -> their normalised name key and usable contacts, each distinct cell value
+    normalised once (far fewer distinct names, emails and phones than distinct triples)."""
+
+    def __init__(self, ignored: frozenset[str]):
+        self.ignored = ignored
+        self.names: dict = {}
+        self.emails: dict = {}
+        self.phones: dict = {}
+
+    def __call__(self, name, email, phone) -> _Contacts:
+        if (name_key := self.names.get(name)) is None:
+            name_key = self.names[name] = cached_search_key(clean_name(name))
+        if (usable_email := self.emails.get(email)) is None:
+            usable_email = Identity.from_cells("", email, None).without(self.ignored).email
+            self.emails[email] = usable_email
+        if (usable_phone := self.phones.get(phone, "")) == "":
+            usable_phone = Identity.from_cells("", "", phone).without(self.ignored).phone
+            self.phones[phone] = usable_phone
+        return _Contacts(name_key, usable_email, usable_phone)
 
 
 def _is_blank(cells) -> bool:
@@ -173,16 +303,45 @@ class _Importer:
     """Shared loop: stream lines, count empty and unreadable ones, hand the rest to `parse`, flush batches."""
 
     kind: str
+    identity_columns: tuple[str, str, str]  # name, email, phone
 
-    def __init__(self, table: Table, summary: ImportSummary, report: Report, progress, batch_size, run):
+    def __init__(self, table: Table, summary: ImportSummary, report: Report, progress, batch_size, run, scan: FileScan):
         self.table = table
         self.summary = summary
         self.report = report
         self.progress = progress
         self.batch_size = batch_size
         self.run = run
-        self.customers = CustomerIndex.load()
+        self.ignored = scan.ignored
+        self.customers = CustomerIndex.load(scan.ignored)
         self.batch: list = []
+        self.contact_columns = {table.columns.get(column) for column in self.identity_columns[1:]} - {None}
+        # Per importer, so the cache (and the importer) go away with the import.
+        self._identity = lru_cache(maxsize=65_536)(self._make_identity)
+        indexes = [table.columns.get(column) for column in self.identity_columns]
+        self._pick = itemgetter(*indexes) if None not in indexes else None
+        self._last_index = max((i for i in indexes if i is not None), default=0)
+        summary.shared_contacts = scan.shared
+        for item in scan.shared:
+            report.write("", SHARED, f"{item.masked}: {shared_counts(item)}; no se usó para identificar clientes", [])
+
+    def identity(self, cells) -> Identity:
+        """The row's identity without junk, house and shared contacts (cached: identities repeat in a file)."""
+        if self._pick is not None and len(cells) > self._last_index:
+            return self._identity(*self._pick(cells))
+        get = self.table.get
+        return self._identity(*(get(cells, column) for column in self.identity_columns))
+
+    def _make_identity(self, name, email, phone) -> Identity:
+        return Identity.from_cells(name, email, phone).without(self.ignored)
+
+    def spreadsheet_error(self, cells):
+        """The first spreadsheet error outside the contact columns (there it only empties the contact)."""
+        error = next((cell for cell in cells if is_spreadsheet_error(cell)), None)
+        if error is None or not self.contact_columns:
+            return error
+        skip = self.contact_columns
+        return next((c for i, c in enumerate(cells) if i not in skip and is_spreadsheet_error(c)), None)
 
     def reject(self, line: int, cells, reason: str) -> None:
         self.summary.rejected += 1
@@ -206,7 +365,7 @@ class _Importer:
                 continue
             self._flush_empty(pending_empty)
             self.summary.rows_read += 1
-            if error := next((cell for cell in cells if is_spreadsheet_error(cell)), None):
+            if error := self.spreadsheet_error(cells):
                 self.reject(line, cells, f"error de planilla: {error.strip()} en la fila")
                 continue
             try:
@@ -239,23 +398,38 @@ class _Importer:
     def write_batch(self, batch: list) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def customer_ids(self, rows: list, make: Callable | None = None) -> list[int]:
+    def customer_ids(self, rows: list, make: Callable | None = None, *, name_only: bool = False) -> list[int | None]:
         """The customer id of each row (`row.identity`); rows that match nobody create their customer, all in
         one bulk insert. `make(row)` builds the new Cliente (default: from the identity alone).
+
+        A row whose name is ambiguous (several customers it could be) gets None, or with `name_only` the
+        customer that holds that name alone, without email or phone (created the first time): the line is kept
+        and reported, and never given to one of the people with contacts at random.
         """
-        pending_index = CustomerIndex()
+        pending_index = CustomerIndex(self.customers.ignored)
         new_customers: list[Cliente] = []
         resolved: list[int | None] = []
         pending_slot: list[int | None] = []
+        self.ambiguous_rows = []
         for row in rows:
-            pk = self.customers.match(row.identity)
-            slot = None
-            if pk is None:
-                slot = pending_index.match(row.identity)
-                if slot is None:
-                    slot = len(new_customers)
-                    new_customers.append(make(row) if make else self.customers.new_customer(row.identity))
-                    pending_index.add(slot, row.identity)
+            identity = row.identity
+            pk = self.customers.match(identity)
+            slot = pending_index.match(identity) if pk is None else None
+            if AMBIGUOUS in (pk, slot):
+                if not name_only:
+                    resolved.append(None)
+                    pending_slot.append(None)
+                    continue
+                self.ambiguous_rows.append(row)
+                identity = identity.name_only()
+                pk = self.customers.bare.get(identity.name_key)
+                slot = pending_index.bare.get(identity.name_key) if pk is None else None
+            if pk is None and slot is None:
+                slot = len(new_customers)
+                new_customers.append(
+                    make(row) if make and identity is row.identity else self.customers.new_customer(identity)
+                )
+                pending_index.add(slot, identity)
             resolved.append(pk)
             pending_slot.append(slot)
         if new_customers:
@@ -264,8 +438,29 @@ class _Importer:
                 self.customers.add(cliente.pk, Identity(cliente.nombre, cliente.email, cliente.telefono))
             self.summary.customers_created += len(new_customers)
         return [
-            pk if pk is not None else new_customers[slot].pk for pk, slot in zip(resolved, pending_slot, strict=True)
+            pk if pk is not None else new_customers[slot].pk if slot is not None else None
+            for pk, slot in zip(resolved, pending_slot, strict=True)
         ]
+
+    def reject_ambiguous(self, row) -> None:
+        self.reject(
+            row.line,
+            row.cells,
+            f"nombre ambiguo: hay varios clientes «{row.identity.name}» y la fila no tiene un email ni un teléfono "
+            "propio que diga cuál es (no se importó; corrígela y vuelve a importar)",
+        )
+
+    def observe_ambiguous(self, row) -> None:
+        self.summary.ambiguous += 1
+        self.observe(
+            row.line,
+            row.cells,
+            f"nombre ambiguo: hay varios clientes «{row.identity.name}» y la fila no tiene un email ni un teléfono "
+            "propio que diga cuál es; quedó en el cliente con ese nombre sin email ni teléfono (revísala)",
+        )
+
+    def finish(self) -> None:
+        """Work after the last batch."""
 
 
 @dataclass(slots=True)
@@ -274,10 +469,12 @@ class _HistoryRow:
     identity: Identity
     key: int
     values: tuple  # writers.HISTORY_FIELDS without cliente_id
+    cells: list
 
 
 class _HistoryImporter(_Importer):
     kind = ImportRun.Kind.HISTORY
+    identity_columns = ("cliente", "mail", "telefono")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -286,6 +483,8 @@ class _HistoryImporter(_Importer):
         self.writer = history_writer()
         # Identical lines in one file are distinct services and get distinct keys (see occurrences.py).
         self.occurrences = OccurrenceCounter()
+        self.learner = CatalogueLearner(self.placeholder)
+        self.moved_from: set[int] = set()  # customers that lost re-attributed lines
 
     def parse(self, line: int, cells) -> _HistoryRow:
         get = self.table.get
@@ -294,7 +493,7 @@ class _HistoryImporter(_Importer):
             raise CellError("sin servicio")
         if reason := void_reason(raw_service):
             raise CellError(reason)
-        identity = Identity.from_cells(get(cells, "cliente"), get(cells, "mail"), get(cells, "telefono"))
+        identity = self.identity(cells)
         if identity.is_empty():
             raise CellError("sin datos del cliente: falta nombre, email y teléfono")
         raw_amount = get(cells, "valor")
@@ -324,27 +523,87 @@ class _HistoryImporter(_Importer):
             self.summary.blank_amounts += 1
         service_name = self.catalog.clean(raw_service)
         category = categorize(service_name, cell_text(get(cells, "categoria")))
+        self.learner.add(service_name, category, service_date, amount, quantity)
         values = (reserva, category, service_name, service_date, quantity, amount, season_of(service_date))
         values += (service_date.year,)
-        parts = [self.kind, identity.natural_key, service_date.isoformat(), cached_search_key(service_name)]
+        key_name = cached_search_key(self.catalog.key_name(raw_service))
+        parts = [self.kind, identity.natural_key, service_date.isoformat(), key_name]
         base = "|".join([*parts, str(amount), str(quantity), reserva or ""]).encode()
         key = int.from_bytes(hashlib.blake2b(base, digest_size=8).digest(), "big", signed=True)
         if occurrence := self.occurrences.next(key):
             digest = hashlib.blake2b(base + b"#%d" % occurrence, digest_size=8).digest()
             key = int.from_bytes(digest, "big", signed=True)
-        return _HistoryRow(line=line, identity=identity, key=key, values=values)
+        return _HistoryRow(line=line, identity=identity, key=key, values=values, cells=cells)
 
     def write_batch(self, batch: list[_HistoryRow]) -> None:
-        known = set(ImportedRow.objects.filter(key__in=[row.key for row in batch]).values_list("key", flat=True))
+        known = dict(ImportedRow.objects.filter(key__in=[row.key for row in batch]).values_list("key", "history_id"))
         new = [row for row in batch if row.key not in known]
         self.summary.duplicates += len(batch) - len(new)
+        # Lines imported before are matched again only when a contact of theirs no longer identifies anybody
+        # (shared, house, junk): only through such a contact can an earlier rule have merged them into
+        # somebody else. Other lines match exactly as before, so a plain re-import stays cheap.
+        recheck = [row for row in batch if row.key in known and row.identity.raw_key and known[row.key]]
+        cliente_ids = self.customer_ids(new + recheck, name_only=True)
+        for row in self.ambiguous_rows:
+            self.observe_ambiguous(row)
+        moves = []
+        if recheck:
+            current = dict(
+                ServiceHistory.objects.filter(id__in=[known[row.key] for row in recheck]).values_list(
+                    "id", "cliente_id"
+                )
+            )
+            for row, pk in zip(recheck, cliente_ids[len(new) :], strict=True):
+                before = current.get(known[row.key])
+                if before is not None and before != pk:
+                    moves.append((known[row.key], before, pk))
+        new = list(zip(cliente_ids[: len(new)], new, strict=True))
+        if moves:
+            self.reattribute(moves)
         if not new:
             return
-        cliente_ids = self.customer_ids(new)
-        ids = self.writer.insert_history([(pk, *row.values) for pk, row in zip(cliente_ids, new, strict=True)])
+        ids = self.writer.insert_history([(pk, *row.values) for pk, row in new])
         run_id = self.run.pk
-        self.writer.insert_keys((self.kind, row.key, run_id, row.line, pk) for row, pk in zip(new, ids, strict=True))
+        self.writer.insert_keys(
+            (self.kind, row.key, run_id, row.line, history_id) for (_, row), history_id in zip(new, ids, strict=True)
+        )
         self.summary.imported += len(new)
+
+    def reattribute(self, moves: list[tuple[int, int, int]]) -> None:
+        """Give lines imported before (history id, customer now, customer chosen now) to the customer chosen
+        now, in bulk updates."""
+        self.moved_from.update(before for _, before, _ in moves)
+        changed = [ServiceHistory(id=history_id, cliente_id=pk) for history_id, _, pk in moves]
+        ServiceHistory.objects.bulk_update(changed, ["cliente"], batch_size=1000)
+        self.summary.reattributed += len(changed)
+
+    def finish(self) -> None:
+        with transaction.atomic():
+            self.remove_shared_contacts()
+            changes = self.learner.apply()
+        self.summary.services_added = changes.added
+        self.summary.services_updated = changes.updated
+
+    def remove_shared_contacts(self) -> None:
+        """A customer that held other people's lines (they were just re-attributed away from it) loses the
+        shared, house or junk contact the old rule stored on it. Reads only those customers, in chunks."""
+        moved = sorted(self.moved_from)
+        fixed = []
+        for start in range(0, len(moved), 5000):
+            chunk = Cliente.objects.filter(pk__in=moved[start : start + 5000]).only("id", "nombre", "email", "telefono")
+            for cliente in chunk:
+                email = "" if self._not_own(cliente.email, is_junk_email) else cliente.email
+                phone = None if self._not_own(normalize_phone(cliente.telefono), is_junk_phone) else cliente.telefono
+                if (email, phone) != (cliente.email, cliente.telefono):
+                    cliente.email, cliente.telefono = email, phone
+                    cliente.busqueda = Cliente.search_text(cliente.nombre, cliente.email)
+                    fixed.append(cliente)
+        Cliente.objects.bulk_update(fixed, ["email", "telefono", "busqueda"], batch_size=1000)
+        self.summary.contacts_removed += len(fixed)
+
+    def _not_own(self, contact: str | None, is_junk) -> bool:
+        contact = (contact or "").strip().lower()
+        return bool(contact) and (contact in self.ignored or is_junk(contact))
 
 
 @dataclass(slots=True)
@@ -353,22 +612,26 @@ class _ClientRow:
     identity: Identity
     documento: str
     created_at: datetime.datetime | None
+    cells: list
 
 
 class _ClientImporter(_Importer):
     kind = ImportRun.Kind.CLIENTS
+    identity_columns = ("Client", "Email", "Telefono")
 
     def parse(self, line: int, cells) -> _ClientRow:
         get = self.table.get
         raw_email, raw_phone = cell_text(get(cells, "Email")), cell_text(get(cells, "Telefono"))
-        identity = Identity.from_cells(get(cells, "Client"), raw_email, raw_phone)
+        identity = self.identity(cells)
         if identity.is_empty():
             raise CellError("sin datos del cliente: falta nombre, email y teléfono")
         notes = []
-        if raw_email and not identity.email:
-            notes.append(f"email no válido «{raw_email}» (no se guardó)")
-        if raw_phone and not identity.phone:
-            notes.append(f"teléfono no válido «{raw_phone}» (no se guardó)")
+        if raw_email and not identity.email and not is_junk_cell(raw_email):
+            reason = "de relleno, compartido o de la empresa" if normalize_email(raw_email) else "no válido"
+            notes.append(f"email {reason} «{raw_email}» (no se guardó)")
+        if raw_phone and not identity.phone and not is_junk_cell(raw_phone):
+            reason = "de relleno, compartido o de la empresa" if normalize_phone(raw_phone) else "no válido"
+            notes.append(f"teléfono {reason} «{raw_phone}» (no se guardó)")
         documento = cell_text(get(cells, "Documento Identidad"))
         if documento and looks_like_rut(documento):
             if rut := normalize_rut(documento):
@@ -379,7 +642,7 @@ class _ClientImporter(_Importer):
         created_at = _parse_created_on(get(cells, "Created On"))
         if notes:
             self.observe(line, cells, "; ".join(notes))
-        return _ClientRow(line=line, identity=identity, documento=documento[:20], created_at=created_at)
+        return _ClientRow(line=line, identity=identity, documento=documento[:20], created_at=created_at, cells=cells)
 
     def _new_customer(self, row: _ClientRow) -> Cliente:
         cliente = self.customers.new_customer(row.identity)
@@ -389,14 +652,20 @@ class _ClientImporter(_Importer):
 
     def write_batch(self, batch: list[_ClientRow]) -> None:
         matched = {id(row): self.customers.match(row.identity) for row in batch}
-        existing = Cliente.objects.in_bulk({pk for pk in matched.values() if pk})
+        ambiguous = [row for row in batch if matched[id(row)] == AMBIGUOUS]
+        for row in ambiguous:
+            self.reject_ambiguous(row)
+        batch = [row for row in batch if matched[id(row)] != AMBIGUOUS]
+        existing = Cliente.objects.in_bulk({pk for pk in matched.values() if pk and pk != AMBIGUOUS})
         new_rows = [row for row in batch if matched[id(row)] is None]
         created_before = self.summary.customers_created
-        self.customer_ids(new_rows, make=self._new_customer)
+        ids = self.customer_ids(new_rows, make=self._new_customer)
+        for row in (row for row, pk in zip(new_rows, ids, strict=True) if pk is None):
+            self.reject_ambiguous(row)  # ambiguous among the customers created in this batch
         created = self.summary.customers_created - created_before
         # A second line for a customer created earlier in the file is a duplicate too.
         self.summary.imported += created
-        self.summary.duplicates += len(batch) - created
+        self.summary.duplicates += len(batch) - created - ids.count(None)
         updated = set()
         for row in batch:
             cliente = existing.get(matched[id(row)])
@@ -488,25 +757,34 @@ def _run_import(
         _one_import_at_a_time(),
         Report(report_path, table.header) as report,
     ):
+        scan = scan_file(path, importer_class.kind, importer_class.identity_columns)
         summary = ImportSummary(
             kind=table.kind, file_name=file_name or Path(path).name, encoding=table.encoding, dry_run=dry_run
         )
         if dry_run:
             try:
                 with transaction.atomic():
-                    _execute(importer_class, table, summary, report, progress, batch_size, user)
+                    _execute(importer_class, table, summary, report, progress, batch_size, user, scan)
                     raise _Rollback
             except _Rollback:
                 summary.run_id = None
         else:
             try:
-                _execute(importer_class, table, summary, report, progress, batch_size, user)
+                _execute(importer_class, table, summary, report, progress, batch_size, user, scan)
             finally:
                 # Also after an unexpected database error: the batches committed so far stay recorded.
                 _finish(summary, started)
+            if importer_class.kind == ImportRun.Kind.HISTORY:
+                _announce(summary)
     summary.seconds = time.perf_counter() - started
     summary.peak_memory_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return summary
+
+
+def _announce(summary: ImportSummary) -> None:
+    """`history_imported` once the import is committed (receivers train the recommender, see signals.py)."""
+    run = ImportRun.objects.get(pk=summary.run_id)
+    transaction.on_commit(lambda: history_imported.send(sender=ImportRun, run=run, summary=summary))
 
 
 def _finish(summary: ImportSummary, started: float) -> None:
@@ -519,16 +797,20 @@ def _finish(summary: ImportSummary, started: float) -> None:
             rejected=summary.rejected,
             flagged=summary.flagged,
             customers_created=summary.customers_created,
+            shared_contacts=len(summary.shared_contacts),
+            services_added=summary.services_added,
             seconds=summary.seconds,
         )
 
 
-def _execute(importer_class, table, summary, report, progress, batch_size, user) -> None:
+def _execute(importer_class, table, summary, report, progress, batch_size, user, scan) -> None:
     run = ImportRun.objects.create(
         kind=importer_class.kind, file_name=summary.file_name[:255], created_by=user if user else None
     )
     summary.run_id = run.pk
-    importer_class(table, summary, report, progress, batch_size, run).run_all()
+    importer = importer_class(table, summary, report, progress, batch_size, run, scan)
+    importer.run_all()
+    importer.finish()
 
 
 def import_history(
