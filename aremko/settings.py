@@ -153,6 +153,14 @@ RFM_FREQUENCY = env.list("RFM_FREQUENCY", cast=int, default=[10, 5])
 RFM_MONETARY = env.list("RFM_MONETARY", cast=int, default=[1_000_000, 500_000])
 # Legacy exports put unknown dates on this day; such rows are kept but ignored for recency and seasonality.
 HISTORY_PLACEHOLDER_DATE = datetime.date.fromisoformat(env("HISTORY_PLACEHOLDER_DATE", default="2021-01-01"))
+# Imports: uploads above this size go to a background task (progress on the run's page); smaller ones import
+# while the browser waits. The limits refuse hostile files (xlsx bombs) before reading them.
+IMPORT_INLINE_MAX_BYTES = env.int("IMPORT_INLINE_MAX_BYTES", default=5 * 1024 * 1024)
+IMPORT_XLSX_MAX_UNCOMPRESSED_BYTES = env.int("IMPORT_XLSX_MAX_UNCOMPRESSED_BYTES", default=512 * 1024 * 1024)
+IMPORT_XLSX_MAX_PART_BYTES = env.int("IMPORT_XLSX_MAX_PART_BYTES", default=64 * 1024 * 1024)
+IMPORT_XLSX_MAX_ROWS = env.int("IMPORT_XLSX_MAX_ROWS", default=1_048_576)
+IMPORT_XLSX_MAX_COLUMNS = env.int("IMPORT_XLSX_MAX_COLUMNS", default=100)
+IMPORT_MAX_CELL_CHARS = env.int("IMPORT_MAX_CELL_CHARS", default=32_767)
 # `manage.py demo`: staff user it creates or resets; an empty password means a random one, printed.
 DEMO_USER = env("DEMO_USER", default="admin")
 DEMO_PASSWORD = env("DEMO_PASSWORD", default="")
