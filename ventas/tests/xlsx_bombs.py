@@ -4,8 +4,10 @@
 /usr/bin/time -v .venv/bin/python manage.py import_history /tmp/bombs/shared-string.xlsx
 """
 
+import struct
 import sys
 import zipfile
+import zlib
 from pathlib import Path
 
 from ventas.importing.readers import HISTORY_COLUMNS
@@ -72,34 +74,94 @@ def _sheet(dimension: str, rows: list[list[str]]) -> str:
 
 
 def _package(archive: zipfile.ZipFile, sheet: str) -> None:
-    archive.writestr("[Content_Types].xml", _CONTENT_TYPES)
-    archive.writestr("_rels/.rels", _ROOT_RELS)
-    archive.writestr("xl/workbook.xml", _WORKBOOK)
-    archive.writestr("xl/_rels/workbook.xml.rels", _WORKBOOK_RELS)
-    archive.writestr("xl/worksheets/sheet1.xml", sheet)
+    for name, text in _parts(sheet):
+        archive.writestr(name, text)
 
 
 def build_shared_string_bomb(path: Path, string_bytes: int = 1 << 30) -> Path:
-    """A history export whose first data cell is one shared string of `string_bytes` letters (1 GiB → ~1 MB)."""
+    """A history export whose first data cell is one shared string of `string_bytes` letters (1 GiB → ~1 MB).
+
+    Deflating 1 GiB takes ~20 s, so the shared-strings part is deflated 1 MiB at a time with a full flush
+    (which makes a block independent of what came before) and that block repeated: a valid stream, built in ~1 s.
+    """
     data_row = ["Ana Soto", "Tina Calbuco", "1", "50000", "R-1", "2022-03-06", "Tinas", "2022", "", "", ""]
     sheet = _sheet("A1:K2", [HISTORY_COLUMNS, data_row]).replace(
         '<c r="A2" t="inlineStr"><is><t>Ana Soto</t></is></c>', '<c r="A2" t="s"><v>0</v></c>'
     )
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
-        _package(archive, sheet)
-        with archive.open("xl/sharedStrings.xml", "w", force_zip64=True) as part:
-            part.write(
-                b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-                b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="1" uniqueCount="1">'
-                b"<si><t>"
-            )
-            chunk = b"A" * (1 << 20)
-            left = string_bytes
-            while left > 0:
-                part.write(chunk[: min(left, len(chunk))])
-                left -= len(chunk)
-            part.write(b"</t></si></sst>")
+    prefix = (
+        b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="1" uniqueCount="1">'
+        b"<si><t>"
+    )
+    suffix = b"</t></si></sst>"
+    chunk = b"A" * min(string_bytes, 1 << 20)
+    repeats, rest = divmod(string_bytes, len(chunk))
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    head = compressor.compress(prefix) + compressor.flush(zlib.Z_FULL_FLUSH)
+    block = compressor.compress(chunk) + compressor.flush(zlib.Z_FULL_FLUSH)
+    tail = compressor.compress(chunk[:rest] + suffix) + compressor.flush()
+    crc = zlib.crc32(prefix)
+    for _ in range(repeats):
+        crc = zlib.crc32(chunk, crc)
+    crc = zlib.crc32(chunk[:rest] + suffix, crc)
+    shared = (head + block * repeats + tail, crc, len(prefix) + string_bytes + len(suffix))
+    _write_zip(
+        path, [*((name, *_deflate(text.encode())) for name, text in _parts(sheet)), ("xl/sharedStrings.xml", *shared)]
+    )
     return path
+
+
+def _parts(sheet: str) -> list[tuple[str, str]]:
+    return [
+        ("[Content_Types].xml", _CONTENT_TYPES),
+        ("_rels/.rels", _ROOT_RELS),
+        ("xl/workbook.xml", _WORKBOOK),
+        ("xl/_rels/workbook.xml.rels", _WORKBOOK_RELS),
+        ("xl/worksheets/sheet1.xml", sheet),
+    ]
+
+
+def _deflate(data: bytes) -> tuple[bytes, int, int]:
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return compressor.compress(data) + compressor.flush(), zlib.crc32(data), len(data)
+
+
+def _write_zip(path: Path, members: list[tuple[str, bytes, int, int]]) -> None:
+    """A plain zip (deflate, no zip64) from already-deflated members: (name, data, crc32, uncompressed size)."""
+    date = (1980 - 1980) << 9 | 1 << 5 | 1
+    with path.open("wb") as out:
+        directory = b""
+        for name, data, crc, size in members:
+            offset = out.tell()
+            encoded = name.encode()
+            out.write(struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, 8, 0, date, crc, len(data), size, len(encoded), 0))
+            out.write(encoded + data)
+            directory += (
+                struct.pack(
+                    "<4s6H3L5H2L",
+                    b"PK\x01\x02",
+                    20,
+                    20,
+                    0,
+                    8,
+                    0,
+                    date,
+                    crc,
+                    len(data),
+                    size,
+                    len(encoded),
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    offset,
+                )
+                + encoded
+            )
+        start = out.tell()
+        out.write(directory)
+        out.write(struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, len(members), len(members), len(directory), start, 0))
 
 
 def build_dimension_bomb(path: Path, dimension: str = "A1:XFD1048576") -> Path:
