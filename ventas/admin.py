@@ -104,7 +104,7 @@ class ImportRunAdmin(admin.ModelAdmin):
     list_select_related = ["created_by"]
     readonly_fields = [
         field.name for field in ImportRun._meta.fields if field.name not in {"report", "source", "summary"}
-    ] + ["summary_lines", "report_link"]
+    ] + ["status_link", "summary_lines", "report_link"]
     exclude = ["source", "summary"]  # the waiting upload is not a download; the summary shows as lines
     change_list_template = "admin/ventas/importrun/change_list.html"
 
@@ -168,6 +168,11 @@ class ImportRunAdmin(admin.ModelAdmin):
             "run": run,
         }
         return TemplateResponse(request, "admin/ventas/importrun/status.html", context)
+
+    @admin.display(description="avance")
+    def status_link(self, run):
+        url = reverse("admin:ventas_importrun_status", args=[run.pk])
+        return format_html('<a href="{}">Ver estado y avance</a>', url)
 
     @admin.display(description="resumen")
     def summary_lines(self, run):

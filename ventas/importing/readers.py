@@ -521,6 +521,17 @@ def _check_dimension(rows: int, columns: int, reference: str, limits: ImportLimi
         )
 
 
+def _suspect(cells: list, limits: ImportLimits) -> bool:
+    return any(isinstance(v, str) and (len(v) > limits.max_cell_chars or "Ã" in v or "Â" in v) for v in cells)
+
+
+def _too_long(cells: list, limits: ImportLimits) -> str | None:
+    longest = max((len(v) for v in cells if isinstance(v, str)), default=0)
+    if longest > limits.max_cell_chars:
+        return f"una celda tiene {format_number(longest)} caracteres (máximo {format_number(limits.max_cell_chars)})"
+    return None
+
+
 def _open_xlsx(path: Path, limits: ImportLimits):
     _check_xlsx(path, limits)
     from openpyxl import load_workbook
@@ -580,7 +591,12 @@ def _open_xlsx(path: Path, limits: ImportLimits):
                     limit = format_number(limits.xlsx_max_rows)
                     yield line, UnreadableLine(f"la planilla supera las {limit} filas: no se leyó")
                     return
-                yield line, list(values)
+                cells = list(values)
+                # Inline strings (not in the shared table checked above) and double-encoded names.
+                if _suspect(cells, limits) and (problem := line_problem(cells) or _too_long(cells, limits)):
+                    yield line, UnreadableLine(problem)
+                    continue
+                yield line, cells
         except _XLSX_READ_ERRORS as exc:
             yield line + 1, UnreadableLine(f"la planilla está dañada desde aquí; el resto no se leyó ({exc})")
         finally:

@@ -118,6 +118,7 @@ def test_import_run_detail_links_to_the_report_download(admin_client):
     response = admin_client.get(reverse("admin:ventas_importrun_change", args=[run.pk]))
     assert response.status_code == 200
     assert reverse("admin:ventas_importrun_report", args=[run.pk]) in response.content.decode()
+    assert reverse("admin:ventas_importrun_status", args=[run.pk]) in response.content.decode()
 
 
 def test_history_changelist_links_to_the_import_page(admin_client):

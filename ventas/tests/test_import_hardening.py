@@ -289,3 +289,32 @@ def test_formula_in_an_imported_file_reaches_the_report_as_text(tmp_path):
     import_history(write_lines(tmp_path, lines), report_path=report)
     cells = [value for row in read_report(report) for value in row.values()]
     assert not [value for value in cells if value and value[0] in "=+-@"]
+
+
+def test_xlsx_lines_with_a_giant_inline_cell_or_mojibake_are_rejected_one_by_one(tmp_path):
+    data = ["Ana", "Tina Calbuco", "1", "50000", "R-1", "2022-03-06", "Tinas", "2022", "", "", ""]
+    rows = _row(1, HISTORY_COLUMNS) + _row(2, data) + _row(3, ["x" * 50, *data[1:]]) + _row(4, ["JosÃ©", *data[1:]])
+    path = _rewrite_sheet(build_dimension_bomb(tmp_path / "d.xlsx"), _sheet(rows, "A1:K4"))
+    with open_table(path, limits=ImportLimits(max_cell_chars=40)) as table:
+        read = list(table.rows)
+    assert isinstance(read[0][1], list)
+    assert "una celda tiene 50 caracteres (máximo 40)" in read[1][1].message
+    assert "texto mal codificado «JosÃ©»" in read[2][1].message
+
+
+def test_xml_entities_in_an_xlsx_are_refused(tmp_path):
+    """Entity expansion (billion laughs) inside a part: the XML parser refuses any DTD (defusedxml)."""
+    laughs = '<?xml version="1.0"?><!DOCTYPE s [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;">]>'
+    path = tmp_path / "e.xlsx"
+    source = build_dimension_bomb(tmp_path / "d.xlsx", dimension="A1:K2")
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(path, "w") as new:
+        for item in old.infolist():
+            data = old.read(item)
+            if item.filename == "xl/sharedStrings.xml":
+                data = (
+                    laughs + '<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+                    "<si><t>&b;</t></si></sst>"
+                ).encode()
+            new.writestr(item.filename, data)
+    with pytest.raises(ImportFileError, match="dañado"):
+        open_table(path)
