@@ -12,6 +12,7 @@ from django.urls import reverse
 from ventas.importing.readers import HISTORY_COLUMNS
 from ventas.importing.services import run_queued_import
 from ventas.models import ImportRun, ServiceHistory
+from ventas.tests.xlsx_bombs import build_dimension_bomb
 
 pytestmark = pytest.mark.django_db
 
@@ -269,3 +270,11 @@ def test_a_queued_import_delivered_twice_imports_once(admin_client, small_inline
 def test_status_page_of_another_app_user_without_view_permission_is_404(staff_client, small_inline_limit):
     run = ImportRun.objects.create(kind="historial", file_name="x.csv")
     assert staff_client.get(reverse("admin:ventas_importrun_status", args=[run.pk])).status_code in (403, 404)
+
+
+def test_xlsx_bomb_upload_is_refused_with_a_form_error(admin_client, tmp_path):
+    bomb = build_dimension_bomb(tmp_path / "bomba.xlsx").read_bytes()
+    response = admin_client.post(URL, {"archivo": SimpleUploadedFile("bomba.xlsx", bomb), "tipo": "historial"})
+    assert response.status_code == 400
+    assert "No se importó nada: La planilla declara 1.048.576 filas y 16.384 columnas" in response.content.decode()
+    assert not ImportRun.objects.exists()
