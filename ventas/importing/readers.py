@@ -246,7 +246,7 @@ def _detect_encoding(path: Path, head: bytes) -> tuple[str, bool]:
     except UnicodeDecodeError as exc:
         bad = offset + exc.start
         return _single_byte_encoding(path, bad), _has_nul(path)
-    if double_encoded and _mostly_double_encoded(path, double_encoded):
+    if double_encoded >= 3 and _mostly_double_encoded(path, double_encoded):
         line = _line_of(path, first_double)
         raise ImportFileError(
             f"El archivo está codificado dos veces (por ejemplo «JosÃ©» en vez de «José», línea {line}): "
@@ -264,7 +264,7 @@ def _has_nul(path: Path) -> bool:
 
 
 def _mostly_double_encoded(path: Path, double_encoded: int) -> bool:
-    """A few `Ã©` among correct accents are bad lines (rejected one by one); mostly `Ã©` is a bad file."""
+    """A few `Ã©` (or among correct accents) are bad lines, rejected one by one; mostly `Ã©` is a bad file."""
     correct = 0
     with path.open("rb") as handle:
         while chunk := handle.read(_CHUNK):
