@@ -185,6 +185,14 @@ HISTORY_PLACEHOLDER_DATE = datetime.date.fromisoformat(env("HISTORY_PLACEHOLDER_
 # wrong lookup) and never identifies a customer; HOUSE_CONTACTS are the business's own, always ignored.
 IMPORT_SHARED_CONTACT_NAMES = env.int("IMPORT_SHARED_CONTACT_NAMES", default=3)
 HOUSE_CONTACTS = env.list("HOUSE_CONTACTS", default=[])
+# Imports: uploads above this size go to a background task (progress on the run's page); smaller ones import
+# while the browser waits. The limits refuse hostile files (xlsx bombs) before reading them.
+IMPORT_INLINE_MAX_BYTES = env.int("IMPORT_INLINE_MAX_BYTES", default=5 * 1024 * 1024)
+IMPORT_XLSX_MAX_UNCOMPRESSED_BYTES = env.int("IMPORT_XLSX_MAX_UNCOMPRESSED_BYTES", default=512 * 1024 * 1024)
+IMPORT_XLSX_MAX_PART_BYTES = env.int("IMPORT_XLSX_MAX_PART_BYTES", default=64 * 1024 * 1024)
+IMPORT_XLSX_MAX_ROWS = env.int("IMPORT_XLSX_MAX_ROWS", default=1_048_576)
+IMPORT_XLSX_MAX_COLUMNS = env.int("IMPORT_XLSX_MAX_COLUMNS", default=100)
+IMPORT_MAX_CELL_CHARS = env.int("IMPORT_MAX_CELL_CHARS", default=32_767)
 # `manage.py demo`: staff user it creates or resets; an empty password means a random one, printed.
 DEMO_USER = env("DEMO_USER", default="admin")
 DEMO_PASSWORD = env("DEMO_PASSWORD", default="")

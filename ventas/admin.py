@@ -1,15 +1,21 @@
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404
+from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from ventas.formatting import format_number
 from ventas.importing.catalogue import merge_services
 from ventas.importing.readers import ImportFileError
-from ventas.importing.services import import_uploaded_file
+from ventas.importing.services import (
+    import_uploaded_file,
+    is_large_upload,
+    queue_uploaded_file,
+    safe_report_lines,
+)
 from ventas.models import (
     CategoriaProducto,
     CategoriaServicio,
@@ -20,6 +26,7 @@ from ventas.models import (
     Servicio,
     ServicioAlias,
 )
+from ventas.tasks import import_file_task
 
 
 @admin.register(Cliente)
@@ -137,10 +144,11 @@ class ImportUploadForm(forms.Form):
 
 @admin.register(ImportRun)
 class ImportRunAdmin(admin.ModelAdmin):
-    """Past imports (read-only) and the "Importar historial" upload page."""
+    """Past imports (read-only), the "Importar historial" upload page and the status page of a background run."""
 
     list_display = [
         "created_at",
+        "status",
         "kind",
         "file_name",
         "rows_read",
@@ -153,9 +161,12 @@ class ImportRunAdmin(admin.ModelAdmin):
         "services_added",
         "created_by",
     ]
-    list_filter = ["kind"]
+    list_filter = ["kind", "status"]
     list_select_related = ["created_by"]
-    readonly_fields = [field.name for field in ImportRun._meta.fields if field.name != "report"] + ["report_link"]
+    readonly_fields = [
+        field.name for field in ImportRun._meta.fields if field.name not in {"report", "source", "summary"}
+    ] + ["status_link", "summary_lines", "report_link"]
+    exclude = ["source", "summary"]  # the waiting upload is not a download; the summary shows as lines
     change_list_template = "admin/ventas/importrun/change_list.html"
 
     def has_add_permission(self, request):
@@ -171,6 +182,7 @@ class ImportRunAdmin(admin.ModelAdmin):
         return [
             path("importar/", self.admin_site.admin_view(self.import_view), name="ventas_importrun_import"),
             path("<int:pk>/reporte/", self.admin_site.admin_view(self.report_view), name="ventas_importrun_report"),
+            path("<int:pk>/estado/", self.admin_site.admin_view(self.status_view), name="ventas_importrun_status"),
             *super().get_urls(),
         ]
 
@@ -184,13 +196,14 @@ class ImportRunAdmin(admin.ModelAdmin):
         result, status = None, 200
         if request.method == "POST":
             if form.is_valid():
-                try:
-                    result = import_uploaded_file(
-                        form.cleaned_data["archivo"],
-                        kind=form.cleaned_data["tipo"],
-                        dry_run=form.cleaned_data["simular"],
-                        user=request.user,
+                upload, kind, dry_run = (form.cleaned_data[name] for name in ("archivo", "tipo", "simular"))
+                if is_large_upload(upload):
+                    run = queue_uploaded_file(
+                        upload, kind=kind, dry_run=dry_run, user=request.user, enqueue=import_file_task.enqueue
                     )
+                    return HttpResponseRedirect(reverse("admin:ventas_importrun_status", args=[run.pk]))
+                try:
+                    result = import_uploaded_file(upload, kind=kind, dry_run=dry_run, user=request.user)
                 except ImportFileError as exc:
                     form.add_error("archivo", f"No se importó nada: {exc}")
             if not form.is_valid():
@@ -201,8 +214,30 @@ class ImportRunAdmin(admin.ModelAdmin):
             "title": "Importar historial",
             "form": form,
             "result": result,
+            "inline_max": f"{settings.IMPORT_INLINE_MAX_BYTES / (1024 * 1024):.0f} MB",
         }
         return TemplateResponse(request, "admin/ventas/importrun/import.html", context, status=status)
+
+    def status_view(self, request, pk):
+        run = self.get_object(request, str(pk))
+        if run is None or not self.has_view_permission(request, run):
+            raise Http404("No existe esa importación.")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Importación de {run.file_name}",
+            "run": run,
+        }
+        return TemplateResponse(request, "admin/ventas/importrun/status.html", context)
+
+    @admin.display(description="avance")
+    def status_link(self, run):
+        url = reverse("admin:ventas_importrun_status", args=[run.pk])
+        return format_html('<a href="{}">Ver estado y avance</a>', url)
+
+    @admin.display(description="resumen")
+    def summary_lines(self, run):
+        return format_html_join("\n", "{}<br>", ((line,) for line in run.summary)) if run.summary else "—"
 
     @admin.display(description="reporte")
     def report_link(self, run):
@@ -217,4 +252,7 @@ class ImportRunAdmin(admin.ModelAdmin):
             raise Http404("No existe esa importación.")
         if not run.report:
             raise Http404("Esta importación no tiene reporte.")
-        return FileResponse(run.report.open("rb"), as_attachment=True, filename=f"reporte-importacion-{run.pk}.csv")
+        # Streamed through csv_safe again: reports stored before issue 10 may hold raw `=cmd|…` cells.
+        response = StreamingHttpResponse(safe_report_lines(run), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="reporte-importacion-{run.pk}.csv"'
+        return response

@@ -1,4 +1,4 @@
-"""How money and dates look to Aremko staff: `$1.246.535`, `26-10-2025`."""
+"""How money and dates look to Aremko staff: `$1.246.535`, `26-10-2025`; and CSV cells safe to open."""
 
 import datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -29,3 +29,13 @@ def format_date(value) -> str:
             value = timezone.localtime(value)
         return value.strftime("%d-%m-%Y %H:%M")
     return value.strftime("%d-%m-%Y")
+
+
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value) -> str:
+    """Text for a CSV cell that a spreadsheet will not run as a formula (OWASP CSV injection): a leading
+    `= + - @`, tab or carriage return gets a `'` in front. Every CSV staff download goes through it."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_PREFIXES) else text

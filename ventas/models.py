@@ -313,12 +313,20 @@ class ServiceHistory(models.Model):
 class ImportRun(models.Model):
     """One import of a legacy export (clients or service history), with its summary and rejection report.
 
-    Dry runs are not stored: they change nothing, by definition.
+    Small uploads import inline and are stored when done; dry runs of those are not stored (they change
+    nothing). An upload above `IMPORT_INLINE_MAX_BYTES` is kept in `source` and imported by a background task:
+    its run goes queued → running (rows read so far in `rows_read`) → done or failed, dry runs included.
     """
 
     class Kind(models.TextChoices):
         CLIENTS = "clientes", "Clientes"
         HISTORY = "historial", "Historial de servicios"
+
+    class Status(models.TextChoices):
+        QUEUED = "en_cola", "En cola"
+        RUNNING = "en_curso", "En curso"
+        DONE = "terminada", "Terminada"
+        FAILED = "fallida", "Fallida"
 
     kind = models.CharField("tipo", max_length=20, choices=Kind.choices)
     file_name = models.CharField("archivo", max_length=255)
@@ -341,6 +349,13 @@ class ImportRun(models.Model):
     services_added = models.PositiveIntegerField("servicios agregados", default=0)
     seconds = models.FloatField("segundos", default=0)
     report = models.FileField("reporte", upload_to="importaciones/", blank=True)
+    status = models.CharField("estado", max_length=12, choices=Status.choices, default=Status.DONE)
+    dry_run = models.BooleanField("simulación", default=False)
+    # The uploaded file while a background import waits for it or reads it; deleted when the run ends.
+    source = models.FileField("archivo subido", upload_to="importaciones/pendientes/", blank=True)
+    summary = models.JSONField("resumen", default=list, blank=True)  # ImportSummary.lines(), when done
+    error = models.TextField("error", blank=True)
+    finished_at = models.DateTimeField("terminada el", null=True, blank=True)
 
     class Meta:
         verbose_name = "importación"
@@ -349,6 +364,10 @@ class ImportRun(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()}: {self.file_name}"
+
+    @property
+    def in_progress(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
 
 
 class ImportedRow(models.Model):

@@ -13,7 +13,7 @@ from django.utils import timezone
 from crm.services.charts import BarChart, bar_chart
 from crm.services.pagination import paginate
 from crm.services.rfm import RFMResult, annotate_rfm
-from ventas.formatting import format_clp, format_date, format_number
+from ventas.formatting import csv_safe, format_clp, format_date, format_number
 from ventas.models import Cliente, ServiceHistory
 
 RECENT_DAYS = 180
@@ -175,15 +175,6 @@ def history_page(cliente: Cliente, filters: HistoryFilters, page_number=1) -> Hi
         total_spent=Decimal(totals["spent"] or 0),
         page=paginate(rows, page_number, HISTORY_PAGE_SIZE, count=totals["services"]),
     )
-
-
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_safe(value) -> str:
-    """Text for a CSV cell that a spreadsheet will not run as a formula (OWASP CSV injection)."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_PREFIXES) else text
 
 
 def write_history_csv(rows: QuerySet[ServiceHistory], out) -> None:

@@ -44,11 +44,13 @@ Rules (issue 5):
 import csv
 import datetime
 import hashlib
+import io
+import logging
 import resource
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -62,7 +64,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from ventas.formatting import format_date, format_number
+from ventas.formatting import csv_safe, format_date, format_number
 from ventas.importing.catalogue import CatalogueLearner
 from ventas.importing.contacts import (
     SharedContact,
@@ -199,18 +201,20 @@ class ImportSummary:
 class Report:
     """CSV with one line per rejected (or observed) input line: line number, state, reason, original values.
 
-    UTF-8 with BOM so Excel opens the accents correctly.
+    UTF-8 with BOM so Excel opens the accents correctly. Every text cell goes through `csv_safe`: the values come
+    from an uploaded file and `=cmd|' /C calc'!A0` must reach staff as text, never as a formula.
     """
 
     def __init__(self, path: str | Path | None, header: list[str]):
         self.handle = Path(path).open("w", encoding="utf-8-sig", newline="") if path else None  # noqa: SIM115
         self.writer = csv.writer(self.handle) if self.handle else None
         if self.writer:
-            self.writer.writerow(["linea", "estado", "motivo", *header])
+            self.writer.writerow(["linea", "estado", "motivo", *(csv_safe(name) for name in header)])
 
     def write(self, line: int, state: str, reason: str, cells) -> None:
         if self.writer:
-            self.writer.writerow([line, state, reason, *(_report_value(cell) for cell in cells)])
+            values = (csv_safe(_report_value(cell)) for cell in cells)
+            self.writer.writerow([line, state, csv_safe(reason), *values])
 
     def __enter__(self) -> "Report":
         return self
@@ -749,7 +753,9 @@ def _run_import(
     user,
     progress: Progress | None,
     batch_size: int,
+    run: ImportRun | None = None,
 ) -> ImportSummary:
+    """Import one file; `run`: an ImportRun created beforehand (background imports), else one is created."""
     started = time.perf_counter()
     # open_table raises ImportFileError (format, encoding, header) before anything is written.
     with (
@@ -764,13 +770,13 @@ def _run_import(
         if dry_run:
             try:
                 with transaction.atomic():
-                    _execute(importer_class, table, summary, report, progress, batch_size, user, scan)
+                    _execute(importer_class, table, summary, report, progress, batch_size, user, scan, run)
                     raise _Rollback
             except _Rollback:
-                summary.run_id = None
+                summary.run_id = run.pk if run else None
         else:
             try:
-                _execute(importer_class, table, summary, report, progress, batch_size, user, scan)
+                _execute(importer_class, table, summary, report, progress, batch_size, user, scan, run)
             finally:
                 # Also after an unexpected database error: the batches committed so far stay recorded.
                 _finish(summary, started)
@@ -803,10 +809,11 @@ def _finish(summary: ImportSummary, started: float) -> None:
         )
 
 
-def _execute(importer_class, table, summary, report, progress, batch_size, user, scan) -> None:
-    run = ImportRun.objects.create(
-        kind=importer_class.kind, file_name=summary.file_name[:255], created_by=user if user else None
-    )
+def _execute(importer_class, table, summary, report, progress, batch_size, user, scan, run=None) -> None:
+    if run is None:
+        run = ImportRun.objects.create(
+            kind=importer_class.kind, file_name=summary.file_name[:255], created_by=user if user else None
+        )
     summary.run_id = run.pk
     importer = importer_class(table, summary, report, progress, batch_size, run, scan)
     importer.run_all()
@@ -884,7 +891,8 @@ def import_uploaded_file(upload, *, kind: str, dry_run: bool, user) -> UploadRes
 
     The upload is copied to a temporary file (the readers need a path to sniff and stream it); the report is
     stored with the `ImportRun` (real imports only: a dry run changes nothing) and its first lines returned.
-    Raises `ImportFileError` when the file cannot be read.
+    Raises `ImportFileError` when the file cannot be read. Uploads above `IMPORT_INLINE_MAX_BYTES` go to
+    `queue_uploaded_file` instead (see below).
     """
     with tempfile.TemporaryDirectory(prefix="aremko-import-") as tmp:
         source = Path(tmp) / "archivo"
@@ -892,7 +900,8 @@ def import_uploaded_file(upload, *, kind: str, dry_run: bool, user) -> UploadRes
             for chunk in upload.chunks():
                 handle.write(chunk)
         report_path = Path(tmp) / "reporte.csv"
-        summary = IMPORTERS[kind](source, dry_run=dry_run, report_path=report_path, file_name=upload.name, user=user)
+        file_name = _upload_name(upload)
+        summary = IMPORTERS[kind](source, dry_run=dry_run, report_path=report_path, file_name=file_name, user=user)
         with report_path.open(encoding="utf-8-sig", newline="") as handle:
             reader = csv.reader(handle)
             preview_header = next(reader, [])
@@ -903,3 +912,120 @@ def import_uploaded_file(upload, *, kind: str, dry_run: bool, user) -> UploadRes
             with report_path.open("rb") as handle:
                 run.report.save(f"reporte-{run.pk}.csv", File(handle), save=True)
     return UploadResult(summary=summary, run=run, preview_header=preview_header, preview=preview)
+
+
+# Uploads too big to import while the browser waits: a background task (ventas/tasks.py) -------------------------
+logger = logging.getLogger(__name__)
+
+
+def _upload_name(upload) -> str:
+    """The browser-sent file name, without the control characters PostgreSQL text refuses (NUL)."""
+    return "".join(ch for ch in str(upload.name or "archivo") if ch >= " ")[:255] or "archivo"
+
+
+def is_large_upload(upload) -> bool:
+    return upload.size > settings.IMPORT_INLINE_MAX_BYTES
+
+
+def queue_uploaded_file(upload, *, kind: str, dry_run: bool, user, enqueue: Callable[[int], object]) -> ImportRun:
+    """Keep the upload under MEDIA_ROOT, record a queued `ImportRun` and hand its id to `enqueue` (the import
+    task's `.enqueue`), after the commit so the worker finds the run. Returns the run, for its status page."""
+    with transaction.atomic():
+        run = ImportRun.objects.create(
+            kind=kind,
+            file_name=_upload_name(upload),
+            created_by=user,
+            status=ImportRun.Status.QUEUED,
+            dry_run=dry_run,
+        )
+        run.source.save(f"importacion-{run.pk}", upload, save=True)
+        transaction.on_commit(lambda: enqueue(run.pk))
+    return run
+
+
+def _importer_classes() -> dict[str, type[_Importer]]:
+    return {importer.kind: importer for importer in _Importer.__subclasses__()}
+
+
+def run_queued_import(run_id: int, *, batch_size: int = BATCH_SIZE) -> str:
+    """Import the file kept for a queued run: same rules, summary and report as `import_history`/`import_clients`,
+    with `rows_read` and the counts saved after every batch so the status page shows progress.
+
+    Claims the run with a conditional update (queued → running), so a task delivered twice imports once. Ends
+    done (summary and report stored) or failed (`error` says why in Spanish); the uploaded copy is deleted
+    either way. Returns the final status.
+    """
+    if not ImportRun.objects.filter(pk=run_id, status=ImportRun.Status.QUEUED).update(status=ImportRun.Status.RUNNING):
+        return ImportRun.objects.filter(pk=run_id).values_list("status", flat=True).first() or ""
+    run = ImportRun.objects.get(pk=run_id)
+    started = time.perf_counter()
+    try:
+        with tempfile.TemporaryDirectory(prefix="aremko-import-") as tmp:
+            report_path = Path(tmp) / "reporte.csv"
+            summary = _import_for_run(run, report_path, batch_size)
+            run.status = ImportRun.Status.DONE
+            run.summary = summary.lines()
+            if summary.rows_read or summary.rejected:
+                with report_path.open("rb") as handle:
+                    run.report.save(f"reporte-{run.pk}.csv", File(handle), save=False)
+    except ImportFileError as exc:
+        run.status, run.error = ImportRun.Status.FAILED, f"No se importó nada: {exc}"
+    except Exception as exc:
+        logger.exception("Background import %s failed", run.pk)
+        run.status = ImportRun.Status.FAILED
+        run.error = f"La importación se detuvo por un error inesperado ({type(exc).__name__}); lo ya importado queda."
+        run.refresh_from_db(fields=["rows_read", "imported", "duplicates", "rejected", "flagged", "customers_created"])
+    run.seconds = time.perf_counter() - started
+    run.finished_at = timezone.now()
+    run.source.delete(save=False)
+    run.save()
+    return run.status
+
+
+def _import_for_run(run: ImportRun, report_path: Path, batch_size: int) -> ImportSummary:
+    """`_run_import` for a run that already exists (the status page follows it), saving counts after each batch."""
+
+    def progress(summary: ImportSummary) -> None:
+        if not summary.dry_run:  # a dry run's updates would only be rolled back with it
+            _save_counts(run.pk, summary)
+
+    summary = _run_import(
+        _importer_classes()[run.kind],
+        run.source.path,
+        dry_run=run.dry_run,
+        report_path=report_path,
+        file_name=run.file_name,
+        user=None,
+        progress=progress,
+        batch_size=batch_size,
+        run=run,
+    )
+    _save_counts(run.pk, summary)
+    run.refresh_from_db(fields=["rows_read", "imported", "duplicates", "rejected", "flagged", "customers_created"])
+    return summary
+
+
+def _save_counts(run_id: int, summary: ImportSummary) -> None:
+    ImportRun.objects.filter(pk=run_id).update(
+        rows_read=summary.rows_read,
+        imported=summary.imported,
+        duplicates=summary.duplicates,
+        rejected=summary.rejected,
+        flagged=summary.flagged,
+        customers_created=summary.customers_created,
+    )
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def safe_report_lines(run: ImportRun) -> Iterator[str]:
+    """The stored report as CSV text, every cell through `csv_safe` again: reports saved before that rule
+    (issue 10) reach staff defused too. Streams; the file closes when the response ends."""
+    writer = csv.writer(_Echo())
+    with run.report.open("rb") as raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as text:
+        yield "\ufeff"  # BOM, so Excel reads the accents as UTF-8
+        for row in csv.reader(text):
+            yield writer.writerow([csv_safe(cell) for cell in row])

@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("ventas", "0005_service_history_covering_indexes"),
+        ("ventas", "0006_catalogue_from_history"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
