@@ -190,15 +190,8 @@ class AnthropicBackend:
                 "Claude no devolvió la propuesta en el formato esperado.",
                 detail=f"stop_reason={message.stop_reason} blocks={[b.type for b in message.content]}",
             )
-        insights, recommendations, offer, subject, message_html = validate_answer(
-            block.input, candidates=candidates, max_discount=request.max_discount
-        )
-        return Draft(
-            insights=insights,
-            recommendations=recommendations,
-            offer=offer,
-            email_subject=subject,
-            message_html=message_html,
+        answer = validate_answer(block.input, candidates=candidates, max_discount=request.max_discount)
+        return answer.draft(
             model=message.model or self.model,
             prompt_version=PROMPT_VERSION,
             input_snapshot=snapshot,

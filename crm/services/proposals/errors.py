@@ -28,3 +28,15 @@ class ProposalTimeout(ProposalBackendError):
     """The upstream engine did not answer in time."""
 
     status_code = 504
+
+
+class NoActiveServices(ProposalError):
+    """No active catalogue service can be recommended: no proposal is made (never an empty one)."""
+
+    status_code = 409
+
+    def __init__(self):
+        super().__init__(
+            "El catálogo no tiene servicios activos: importa el historial o agrega servicios en Administración",
+            detail="no active Servicio",
+        )

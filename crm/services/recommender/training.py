@@ -1,0 +1,247 @@
+"""Fit, select and calibrate the recommender on this installation's own history, with a time split.
+
+    cutoff C (default: the first of the most recent 20% of real visit days)
+    inner cutoff C' (the same rule applied to the days before C)
+
+1. Fit: logistic regression (IRLS, light L2) of "service taken on the customer's next visit" on the features,
+   with features as of C' and labels from each customer's first visit in [C', C). Nothing on or after C.
+2. Select: the fitted engine and the baselines (popularity, personal top-frequency, personal-then-global) rank
+   every customer with history before C for their first visit on or after C, features as of C. The engine is
+   served only when its hit-rate@k beats the best baseline; otherwise that baseline is served until the next
+   training, and proposals name it.
+3. Calibrate: Platt scaling of the chosen model's score on its top-k recommendations in the held-out period.
+   The reported calibration is cross-fitted (fitted on half of the held-out customers, measured on the other
+   half, and vice versa), so it is never measured on the visits it was fitted on.
+
+Serving: the stored weights are the ones fitted before C and measured after it; they are not refitted on the
+held-out visits, so the figures reported are the figures of the served model. Its features are computed live
+from all history up to the day of the proposal. The next training (after each import, nightly) moves C forward.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from django.db.models import Max, Min
+from django.utils import timezone
+
+from crm.models import RecommenderModel
+from crm.services.recommender import metrics
+from crm.services.recommender.catalogue import load_catalogue
+from crm.services.recommender.dataset import Dataset, build_dataset, default_cutoff
+from crm.services.recommender.features import FEATURES
+from crm.services.recommender.model import (
+    DEFAULT_MODEL,
+    ENGINE,
+    PERSONAL,
+    PERSONAL_GLOBAL,
+    POPULARITY,
+    RankingModel,
+    baseline,
+)
+from ventas.models import ServiceHistory
+
+logger = logging.getLogger(__name__)
+
+BASELINES = (POPULARITY, PERSONAL, PERSONAL_GLOBAL)
+L2 = 1e-2
+
+
+class TrainingError(Exception):
+    """Not enough history to train or evaluate; `message` is Spanish."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, *, l2: float = L2, iterations: int = 50) -> tuple[np.ndarray, float]:
+    """Weights and bias of a logistic regression by IRLS (Newton), with an L2 penalty on the weights."""
+    n, d = x.shape
+    design = np.hstack([x, np.ones((n, 1))])
+    beta = np.zeros(d + 1)
+    beta[-1] = np.log((y.mean() + 1e-6) / (1 - y.mean() + 1e-6))
+    penalty = np.full(d + 1, l2)
+    penalty[-1] = 0.0
+    for _ in range(iterations):
+        p = 1 / (1 + np.exp(-np.clip(design @ beta, -30, 30)))
+        gradient = design.T @ (y - p) - penalty * beta
+        hessian = (design * (p * (1 - p))[:, None]).T @ design + np.diag(penalty) + 1e-9 * np.eye(d + 1)
+        step = np.linalg.solve(hessian, gradient)
+        beta += step
+        if np.abs(step).max() < 1e-7:
+            break
+    return beta[:-1], float(beta[-1])
+
+
+def fit_engine(train: Dataset) -> RankingModel:
+    """The engine's weights fitted on a training data set (or the built-in defaults when it cannot be fitted)."""
+    y = train.y.reshape(-1).astype(float)
+    if not train.customers or y.min() == y.max():
+        return DEFAULT_MODEL
+    weights, bias = fit_logistic(train.x.reshape(-1, len(FEATURES)), y)
+    return RankingModel(ENGINE, {name: float(w) for name, w in zip(FEATURES, weights, strict=True)}, bias)
+
+
+def platt(model: RankingModel, data: Dataset, k: int) -> tuple[float, float]:
+    """(a, b) so that sigmoid(a·score + b) matches the hit rate of the model's top-k recommendations."""
+    if not data.customers:
+        return model.calibration
+    score = metrics.scores(model, data)
+    top = metrics.top_k(score, k)
+    rows = np.arange(data.customers)[:, None]
+    s, hit = score[rows, top].reshape(-1, 1), data.y[rows, top].reshape(-1).astype(float)
+    if hit.min() == hit.max():
+        return (0.0, float(np.log((hit.mean() + 1e-3) / (1 - hit.mean() + 1e-3))))
+    (a,), b = fit_logistic(s, hit, l2=0.0)
+    return (float(a), b) if a > 0 else (0.0, float(np.log(hit.mean() / (1 - hit.mean()))))
+
+
+def cross_fitted_metrics(model: RankingModel, data: Dataset, k: int) -> dict:
+    """metrics.evaluate with confidences calibrated on the other half of the customers (never their own)."""
+    result = metrics.evaluate(model.with_calibration(*platt(model, data, k)), data, k)
+    if data.customers < 4:
+        return result
+    halves = data.cliente_ids % 2 == 0
+    figures = []
+    for fit_on in (halves, ~halves):
+        calibrated = model.with_calibration(*platt(model, data.subset(fit_on), k))
+        figures.append(metrics.evaluate(calibrated, data.subset(~fit_on), k))
+    total = sum(figure["customers"] for figure in figures)
+    result["top1_confidence"] = sum(f["top1_confidence"] * f["customers"] for f in figures) / total
+    bins: dict[float, dict] = {}
+    for figure in figures:
+        for row in figure["reliability"]:
+            merged = bins.setdefault(row["from"], {**row, "n": 0, "confidence": 0.0, "observed": 0.0})
+            merged["confidence"] += row["confidence"] * row["n"]
+            merged["observed"] += row["observed"] * row["n"]
+            merged["n"] += row["n"]
+    result["reliability"] = [
+        {**row, "confidence": row["confidence"] / row["n"], "observed": row["observed"] / row["n"]}
+        for _, row in sorted(bins.items())
+    ]
+    return result
+
+
+@dataclass
+class Candidate:
+    model: RankingModel
+    metrics: dict
+
+    @property
+    def kind(self) -> str:
+        return self.model.kind
+
+
+@dataclass
+class TrainingReport:
+    k: int
+    cutoff: datetime.date
+    inner_cutoff: datetime.date
+    data_from: datetime.date | None
+    data_to: datetime.date | None
+    training_customers: int
+    heldout: Dataset
+    candidates: list[Candidate]
+    chosen: Candidate
+    seconds: float = 0.0
+    stored: RecommenderModel | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def candidate(self, kind: str) -> Candidate:
+        return next(item for item in self.candidates if item.kind == kind)
+
+
+def choose(candidates: list[Candidate]) -> Candidate:
+    """The engine when its hit-rate@k beats every baseline; else the best baseline (hit rate, then NDCG)."""
+    engine = next(item for item in candidates if item.kind == ENGINE)
+    baselines = [item for item in candidates if item.kind != ENGINE]
+    best = max(baselines, key=lambda item: (item.metrics["hit_rate"], item.metrics["ndcg"]))
+    return engine if engine.metrics["hit_rate"] > best.metrics["hit_rate"] else best
+
+
+def train(*, cutoff: datetime.date | None = None, k: int = 3, store: bool = True) -> TrainingReport:
+    """Fit on the visits before `cutoff`, select and calibrate on the visits after it; store the chosen model.
+
+    Raises TrainingError when there are too few real visit days or customers on either side of the split.
+    """
+    started = time.perf_counter()
+    span = ServiceHistory.objects.with_real_dates().aggregate(first=Min("service_date"), last=Max("service_date"))
+    cutoff = cutoff or default_cutoff()
+    if cutoff is None:
+        raise TrainingError("No hay suficientes días de visita en el historial para entrenar.")
+    inner_cutoff = default_cutoff(before=cutoff)
+    if inner_cutoff is None:
+        raise TrainingError(f"No hay suficientes días de visita antes del corte {cutoff:%d-%m-%Y}.")
+    catalogue = load_catalogue()
+    if not catalogue.active:
+        raise TrainingError("El catálogo no tiene servicios activos: no hay nada que recomendar.")
+
+    training_set = build_dataset(catalogue, start=inner_cutoff, end=cutoff)
+    engine = fit_engine(training_set)
+    heldout = build_dataset(catalogue, start=cutoff)
+    if not heldout.customers:
+        raise TrainingError(f"Ningún cliente con historial volvió desde el {cutoff:%d-%m-%Y}: nada que evaluar.")
+
+    candidates = []
+    for model in (engine, *(baseline(kind) for kind in BASELINES)):
+        calibrated = model.with_calibration(*platt(model, heldout, k))
+        candidates.append(Candidate(calibrated, cross_fitted_metrics(model, heldout, k)))
+    chosen = choose(candidates)
+    report = TrainingReport(
+        k=k,
+        cutoff=cutoff,
+        inner_cutoff=inner_cutoff,
+        data_from=span["first"],
+        data_to=span["last"],
+        training_customers=training_set.customers,
+        heldout=heldout,
+        candidates=candidates,
+        chosen=chosen,
+    )
+    if engine is DEFAULT_MODEL:
+        report.notes.append("No se pudo ajustar el motor (sin ejemplos antes del corte): se evaluaron los pesos base.")
+    if store:
+        report.stored = store_model(report)
+    report.seconds = time.perf_counter() - started
+    logger.info(
+        "recommender trained: cutoff %s, chose %s (hit-rate@%s %.3f) in %.1f s",
+        cutoff,
+        chosen.kind,
+        k,
+        chosen.metrics["hit_rate"],
+        report.seconds,
+    )
+    return report
+
+
+def store_model(report: TrainingReport) -> RecommenderModel:
+    model = report.chosen.model
+    summary = {
+        "k": report.k,
+        "inner_cutoff": report.inner_cutoff.isoformat(),
+        "training_customers": report.training_customers,
+        "heldout_customers": report.heldout.customers,
+        "candidates": {
+            item.kind: {key: value for key, value in item.metrics.items() if key != "reliability"}
+            for item in report.candidates
+        },
+        "engine_weights": report.candidate(ENGINE).model.weights,
+        "engine_bias": report.candidate(ENGINE).model.bias,
+    }
+    return RecommenderModel.objects.create(
+        fitted_at=timezone.now(),
+        kind=model.kind,
+        weights=model.weights,
+        bias=model.bias,
+        calibration_a=model.calibration[0],
+        calibration_b=model.calibration[1],
+        data_from=report.data_from,
+        data_to=report.data_to,
+        cutoff=report.cutoff,
+        metrics=summary,
+    )
