@@ -24,11 +24,15 @@ class Catalogue:
     by_key: dict[str, CatalogueService]  # active services by key
     category_of_key: dict[str, str]  # every catalogue service (active or not) -> category
     aliases: dict[str, str] = field(default_factory=dict)  # alias key -> catalogue key
+    _keys: dict[str, str] = field(default_factory=dict, compare=False, repr=False)  # memo: a few dozen names
 
     def key_of(self, service_name: str) -> str:
         """The key of a history row's service name: normalised name, then aliases (the ONE mapping)."""
-        key = search_key(service_name or "")
-        return self.aliases.get(key, key)
+        key = self._keys.get(service_name)
+        if key is None:
+            key = search_key(service_name or "")
+            key = self._keys[service_name] = self.aliases.get(key, key)
+        return key
 
     def service_of(self, service_name: str) -> CatalogueService | None:
         """The active catalogue service a history row's name stands for, or None."""

@@ -15,8 +15,8 @@ from django.db.models import Min
 
 from crm.services.recommender.catalogue import Catalogue
 from crm.services.recommender.features import INDEX, FeatureBuilder
-from crm.services.recommender.history import CustomerHistory, histories_before
-from crm.services.recommender.stats import global_stats
+from crm.services.recommender.history import CustomerHistory, histories_by_period
+from crm.services.recommender.stats import stats_by_period
 from ventas.models import ServiceHistory
 
 HOLDOUT_SHARE = 0.2
@@ -84,17 +84,22 @@ class Dataset:
         return Dataset(self.builder, self.cliente_ids[mask], self.x[mask], self.y[mask], self.taken_before[mask], 0)
 
 
-def build_dataset(catalogue: Catalogue, *, start: datetime.date, end: datetime.date | None = None) -> Dataset:
-    """Customers with history before `start` and a real visit in [start, end): features as of `start`."""
-    stats = global_stats(catalogue, before=start)
-    builder = FeatureBuilder(stats, catalogue, start)
-    baskets = next_baskets(catalogue, start=start, end=end)
-    window = ServiceHistory.objects.with_real_dates().filter(service_date__gte=start)
-    if end:
-        window = window.filter(service_date__lt=end)
-    histories: dict[int, CustomerHistory] = histories_before(
-        catalogue, before=start, clientes=window.values("cliente_id")
-    )
+def build_datasets(catalogue: Catalogue, starts: list[datetime.date]) -> list[Dataset]:
+    """One data set per start (ascending): customers with history before starts[i] and a real visit in
+    [starts[i], starts[i+1]) (the last one open-ended), with features as of starts[i]. Everyone's statistics and
+    the histories of all windows come from one pass over the history."""
+    stats = stats_by_period(catalogue, starts)
+    window = ServiceHistory.objects.with_real_dates().filter(service_date__gte=starts[0])
+    histories = histories_by_period(catalogue, starts, clientes=window.values("cliente_id"))
+    datasets = []
+    for index, start in enumerate(starts):
+        end = starts[index + 1] if index + 1 < len(starts) else None
+        baskets = next_baskets(catalogue, start=start, end=end)
+        datasets.append(_dataset(FeatureBuilder(stats[index], catalogue, start), baskets, histories[index]))
+    return datasets
+
+
+def _dataset(builder: FeatureBuilder, baskets: dict[int, set[int]], histories: dict[int, CustomerHistory]) -> Dataset:
     ids = sorted(cliente_id for cliente_id in baskets if cliente_id in histories and baskets[cliente_id])
     unpredictable = sum(1 for cliente_id in baskets if cliente_id in histories and not baskets[cliente_id])
     n_services = len(builder.keys)
@@ -105,5 +110,5 @@ def build_dataset(catalogue: Catalogue, *, start: datetime.date, end: datetime.d
         x[row] = builder.matrix(histories[cliente_id])
         for service_id in baskets[cliente_id]:
             y[row, column[service_id]] = True
-    taken_before = x[:, :, INDEX["own"]] > 0 if len(ids) else np.zeros((0, n_services), dtype=bool)
+    taken_before = x[:, :, INDEX["own"]] > 0
     return Dataset(builder, np.array(ids, dtype=np.int64), x, y, taken_before, unpredictable)

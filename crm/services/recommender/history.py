@@ -6,7 +6,7 @@ import datetime
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Max, Sum
+from django.db.models import Case, Count, Max, Sum, Value, When
 
 from crm.services.recommender.catalogue import Catalogue
 from ventas.models import ServiceHistory
@@ -89,19 +89,27 @@ def customer_history(cliente_id: int, catalogue: Catalogue, *, before: datetime.
     return history
 
 
-def histories_before(catalogue: Catalogue, *, before: datetime.date, clientes) -> dict[int, CustomerHistory]:
-    """Every customer's history strictly before `before`, for the customers of `clientes` (a values_list
-    queryset of ids), in two grouped queries."""
-    rows = ServiceHistory.objects.filter(service_date__lt=before, cliente_id__in=clientes)
-    histories: dict[int, CustomerHistory] = defaultdict(CustomerHistory)
-    for row in per_service_totals(rows, "cliente_id"):
-        histories[row["cliente_id"]].add(row, catalogue)
-    for cliente_id, days in (
+def histories_by_period(
+    catalogue: Catalogue, bounds: list[datetime.date], *, clientes
+) -> list[dict[int, CustomerHistory]]:
+    """For each of `bounds` (ascending): the history strictly before it of every customer in `clientes` (a
+    queryset of ids), from two grouped queries. Days and visits are disjoint across periods, so they add up."""
+    period = Case(
+        *(When(service_date__lt=bound, then=Value(index)) for index, bound in enumerate(bounds)),
+        default=Value(len(bounds)),
+    )
+    rows = ServiceHistory.objects.filter(service_date__lt=bounds[-1], cliente_id__in=clientes).annotate(period=period)
+    by_period: list[dict[int, CustomerHistory]] = [defaultdict(CustomerHistory) for _ in bounds]
+    for row in per_service_totals(rows, "period", "cliente_id"):
+        for index in range(row["period"], len(bounds)):
+            by_period[index][row["cliente_id"]].add(row, catalogue)
+    for period_index, cliente_id, days in (
         rows.filter(real_date_q())
         .order_by()
-        .values("cliente_id")
+        .values("period", "cliente_id")
         .annotate(n=Count("service_date", distinct=True))
-        .values_list("cliente_id", "n")
+        .values_list("period", "cliente_id", "n")
     ):
-        histories[cliente_id].visit_days = days
-    return dict(histories)
+        for index in range(period_index, len(bounds)):
+            by_period[index][cliente_id].visit_days += days
+    return [dict(histories) for histories in by_period]

@@ -32,7 +32,7 @@ from django.utils import timezone
 from crm.models import RecommenderModel
 from crm.services.recommender import metrics
 from crm.services.recommender.catalogue import load_catalogue
-from crm.services.recommender.dataset import Dataset, build_dataset, default_cutoff
+from crm.services.recommender.dataset import Dataset, build_datasets, default_cutoff
 from crm.services.recommender.features import FEATURES
 from crm.services.recommender.model import (
     DEFAULT_MODEL,
@@ -181,9 +181,8 @@ def train(*, cutoff: datetime.date | None = None, k: int = 3, store: bool = True
     if not catalogue.active:
         raise TrainingError("El catálogo no tiene servicios activos: no hay nada que recomendar.")
 
-    training_set = build_dataset(catalogue, start=inner_cutoff, end=cutoff)
+    training_set, heldout = build_datasets(catalogue, [inner_cutoff, cutoff])
     engine = fit_engine(training_set)
-    heldout = build_dataset(catalogue, start=cutoff)
     if not heldout.customers:
         raise TrainingError(f"Ningún cliente con historial volvió desde el {cutoff:%d-%m-%Y}: nada que evaluar.")
 
