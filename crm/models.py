@@ -192,6 +192,7 @@ class RecommenderModel(models.Model):
     bias = models.FloatField("sesgo", default=0.0)
     calibration_a = models.FloatField("calibración a", default=1.0)
     calibration_b = models.FloatField("calibración b", default=0.0)
+    calibration_top1 = models.FloatField("calibración del primer lugar", default=0.0)
     data_from = models.DateField("datos desde", null=True, blank=True)
     data_to = models.DateField("datos hasta", null=True, blank=True)
     cutoff = models.DateField("corte de evaluación", null=True, blank=True)

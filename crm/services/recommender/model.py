@@ -1,7 +1,9 @@
 """A ranking model: the fitted engine or a baseline, both a linear score plus a calibration.
 
 score = bias + Σ weight·feature ranks the active services (ties by catalogue id); the confidence shown to
-staff is Platt-calibrated: sigmoid(a·score + b), fitted on the held-out period by `training`. Baselines are
+staff is Platt-calibrated: sigmoid(a·score + b + c·[first place]), fitted on the held-out period by
+`training` (the first place gets its own shift: the top-1 is where staff look, and its hit rate differs from
+what the score alone predicts). Baselines are
 linear scores too (popularity ranks by `pop`; personal top-frequency by `own`; personal-then-global by `own`
 then `pop`), so the served model is always one shape and proposals name which one produced them.
 """
@@ -50,7 +52,7 @@ class RankingModel:
     kind: str  # ENGINE or a baseline
     weights: dict[str, float]
     bias: float = 0.0
-    calibration: tuple[float, float] = (1.0, 0.0)  # Platt (a, b)
+    calibration: tuple[float, float, float] = (1.0, 0.0, 0.0)  # Platt (a, b) and the top-1 shift c
     name: str = ""  # provenance stored with each proposal
     metrics: dict = field(default_factory=dict, compare=False)
 
@@ -61,23 +63,26 @@ class RankingModel:
     def scores(self, x: np.ndarray) -> np.ndarray:
         return x @ self.vector + self.bias
 
-    def confidence(self, scores: np.ndarray) -> np.ndarray:
-        a, b = self.calibration
-        return 1 / (1 + np.exp(-np.clip(a * scores + b, -30, 30)))
+    def confidence(self, ranked_scores: np.ndarray) -> np.ndarray:
+        """Calibrated confidence of scores ranked best first along the last axis (position 0 is the top-1)."""
+        a, b, c = self.calibration
+        logit = a * ranked_scores + b
+        logit[..., :1] += c
+        return 1 / (1 + np.exp(-np.clip(logit, -30, 30)))
 
-    def with_calibration(self, a: float, b: float) -> RankingModel:
-        return RankingModel(self.kind, self.weights, self.bias, (a, b), self.name, self.metrics)
+    def with_calibration(self, a: float, b: float, c: float = 0.0) -> RankingModel:
+        return RankingModel(self.kind, self.weights, self.bias, (a, b, c), self.name, self.metrics)
 
     @property
     def label(self) -> str:
         return LABELS.get(self.kind, self.kind)
 
 
-DEFAULT_MODEL = RankingModel(ENGINE, DEFAULT_WEIGHTS, DEFAULT_BIAS, (1.0, 0.0), name="motor-predeterminado")
+DEFAULT_MODEL = RankingModel(ENGINE, DEFAULT_WEIGHTS, DEFAULT_BIAS, name="motor-predeterminado")
 
 
 def baseline(kind: str) -> RankingModel:
-    return RankingModel(kind, BASELINE_WEIGHTS[kind], 0.0, (1.0, 0.0), name=kind)
+    return RankingModel(kind, BASELINE_WEIGHTS[kind], name=kind)
 
 
 def rank(model: RankingModel, x: np.ndarray, ids: np.ndarray) -> np.ndarray:
@@ -96,7 +101,7 @@ def from_record(record: RecommenderModel) -> RankingModel:
         kind=record.kind,
         weights=dict(record.weights),
         bias=record.bias,
-        calibration=(record.calibration_a, record.calibration_b),
+        calibration=(record.calibration_a, record.calibration_b, record.calibration_top1),
         name=record.name_for_proposals,
         metrics=record.metrics,
     )

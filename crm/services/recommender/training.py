@@ -87,18 +87,35 @@ def fit_engine(train: Dataset) -> RankingModel:
     return RankingModel(ENGINE, {name: float(w) for name, w in zip(FEATURES, weights, strict=True)}, bias)
 
 
-def platt(model: RankingModel, data: Dataset, k: int) -> tuple[float, float]:
-    """(a, b) so that sigmoid(a·score + b) matches the hit rate of the model's top-k recommendations."""
+def platt(model: RankingModel, data: Dataset, k: int) -> tuple[float, float, float]:
+    """(a, b, c) so that sigmoid(a·score + b + c·[first place]) matches the hit rates of the model's top-k
+    recommendations: by the logistic likelihood equations, the mean confidence of the first places equals their
+    hit rate on the data it is fitted on. c is dropped when negative (the first place never looks worse)."""
     if not data.customers:
         return model.calibration
     score = metrics.scores(model, data)
     top = metrics.top_k(score, k)
     rows = np.arange(data.customers)[:, None]
-    s, hit = score[rows, top].reshape(-1, 1), data.y[rows, top].reshape(-1).astype(float)
-    if hit.min() == hit.max():
-        return (0.0, float(np.log((hit.mean() + 1e-3) / (1 - hit.mean() + 1e-3))))
-    (a,), b = fit_logistic(s, hit, l2=0.0)
-    return (float(a), b) if a > 0 else (0.0, float(np.log(hit.mean() / (1 - hit.mean()))))
+    s, hit = score[rows, top], data.y[rows, top].astype(float)
+    first = np.zeros_like(s)
+    first[:, 0] = 1.0
+    design = np.column_stack([s.reshape(-1), first.reshape(-1)]) if k > 1 else s.reshape(-1, 1)
+    flat = hit.reshape(-1)
+    if flat.min() == flat.max():
+        return (0.0, float(np.log((flat.mean() + 1e-3) / (1 - flat.mean() + 1e-3))), 0.0)
+    weights, b = fit_logistic(design, flat, l2=1e-6)
+    a, c = float(weights[0]), (float(weights[1]) if k > 1 else 0.0)
+    if a > 0 and c >= 0:
+        return (a, float(b), c)
+    # The constrained fit (a >= 0, c >= 0) lies on the boundary of whichever went negative.
+    if k > 1 and a <= 0:
+        (c,), b = fit_logistic(design[:, 1:], flat, l2=1e-6)
+        if c >= 0:
+            return (0.0, float(b), float(c))
+    (a,), b = fit_logistic(design[:, :1], flat, l2=1e-6)
+    if a > 0:
+        return (float(a), float(b), 0.0)
+    return (0.0, float(np.log(flat.mean() / (1 - flat.mean()))), 0.0)
 
 
 def cross_fitted_metrics(model: RankingModel, data: Dataset, k: int) -> dict:
@@ -239,6 +256,7 @@ def store_model(report: TrainingReport) -> RecommenderModel:
         bias=model.bias,
         calibration_a=model.calibration[0],
         calibration_b=model.calibration[1],
+        calibration_top1=model.calibration[2],
         data_from=report.data_from,
         data_to=report.data_to,
         cutoff=report.cutoff,
