@@ -30,12 +30,29 @@ def real_visit_days(*, before: datetime.date | None = None) -> list[datetime.dat
     return list(rows.order_by("service_date").values_list("service_date", flat=True).distinct())
 
 
-def default_cutoff(*, before: datetime.date | None = None, holdout: float = HOLDOUT_SHARE) -> datetime.date | None:
-    """The first day of the most recent `holdout` share of real visit days (before `before`), or None."""
-    days = real_visit_days(before=before)
+def cutoff_of(days: list[datetime.date], holdout: float = HOLDOUT_SHARE) -> datetime.date | None:
+    """The first of the most recent `holdout` share of `days` (sorted), or None with fewer than two days."""
     if len(days) < 2:
         return None
     return days[min(len(days) - 1, max(1, int(len(days) * (1 - holdout))))]
+
+
+def default_cutoff(*, before: datetime.date | None = None, holdout: float = HOLDOUT_SHARE) -> datetime.date | None:
+    """The first day of the most recent `holdout` share of real visit days (before `before`), or None."""
+    return cutoff_of(real_visit_days(before=before), holdout)
+
+
+def training_cutoffs(cutoff: datetime.date, windows: int) -> list[datetime.date]:
+    """Up to `windows` earlier cutoffs, oldest first: each the default cutoff of the days before the next one."""
+    days = real_visit_days(before=cutoff)
+    bounds: list[datetime.date] = []
+    while len(bounds) < windows:
+        bound = cutoff_of(days)
+        if bound is None:
+            break
+        bounds.insert(0, bound)
+        days = [day for day in days if day < bound]
+    return bounds
 
 
 def next_baskets(catalogue: Catalogue, *, start: datetime.date, end: datetime.date | None) -> dict[int, set[int]]:

@@ -16,7 +16,7 @@ def report_lines(report: TrainingReport) -> list[str]:
     lines = [
         f"Datos: {format_date(report.data_from)} a {format_date(report.data_to)}; entrenamiento con visitas antes"
         f" del {format_date(report.inner_cutoff)} y etiquetas hasta el {format_date(report.cutoff)}"
-        f" ({report.training_customers:,} clientes).".replace(",", "."),
+        f" ({report.training_customers:,} ejemplos de cliente).".replace(",", "."),
         f"Evaluación: primera visita desde el {format_date(report.cutoff)} de {report.heldout.customers:,} clientes"
         " con historial previo (nunca las visitas del ajuste).".replace(",", "."),
     ]

@@ -1,10 +1,11 @@
 """Fit, select and calibrate the recommender on this installation's own history, with a time split.
 
     cutoff C (default: the first of the most recent 20% of real visit days)
-    inner cutoff C' (the same rule applied to the days before C)
+    training cutoffs C3 < C2 < C1 < C (each the same rule applied to the days before the next one)
 
 1. Fit: logistic regression (IRLS, light L2) of "service taken on the customer's next visit" on the features,
-   with features as of C' and labels from each customer's first visit in [C', C). Nothing on or after C.
+   with one example set per training window: features as of Ci and labels from each customer's first visit in
+   [Ci, Ci-1). Nothing on or after C.
 2. Select: the fitted engine and the baselines (popularity, personal top-frequency, personal-then-global) rank
    every customer with history before C for their first visit on or after C, features as of C. The engine is
    served only when its hit-rate@k beats the best baseline; otherwise that baseline is served until the next
@@ -32,7 +33,7 @@ from django.utils import timezone
 from crm.models import RecommenderModel
 from crm.services.recommender import metrics
 from crm.services.recommender.catalogue import load_catalogue
-from crm.services.recommender.dataset import Dataset, build_datasets, default_cutoff
+from crm.services.recommender.dataset import Dataset, build_datasets, default_cutoff, training_cutoffs
 from crm.services.recommender.features import FEATURES
 from crm.services.recommender.model import (
     DEFAULT_MODEL,
@@ -48,6 +49,7 @@ from ventas.models import ServiceHistory
 logger = logging.getLogger(__name__)
 
 BASELINES = (POPULARITY, PERSONAL, PERSONAL_GLOBAL)
+TRAINING_WINDOWS = 3
 L2 = 1e-2
 
 
@@ -78,12 +80,13 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, *, l2: float = L2, iterations: in
     return beta[:-1], float(beta[-1])
 
 
-def fit_engine(train: Dataset) -> RankingModel:
-    """The engine's weights fitted on a training data set (or the built-in defaults when it cannot be fitted)."""
-    y = train.y.reshape(-1).astype(float)
-    if not train.customers or y.min() == y.max():
+def fit_engine(training_sets: list[Dataset]) -> RankingModel:
+    """The engine's weights fitted on the training windows (or the built-in defaults when it cannot be fitted)."""
+    x = np.concatenate([data.x.reshape(-1, len(FEATURES)) for data in training_sets])
+    y = np.concatenate([data.y.reshape(-1) for data in training_sets]).astype(float)
+    if not len(y) or y.min() == y.max():
         return DEFAULT_MODEL
-    weights, bias = fit_logistic(train.x.reshape(-1, len(FEATURES)), y)
+    weights, bias = fit_logistic(x, y)
     return RankingModel(ENGINE, {name: float(w) for name, w in zip(FEATURES, weights, strict=True)}, bias)
 
 
@@ -158,7 +161,7 @@ class Candidate:
 class TrainingReport:
     k: int
     cutoff: datetime.date
-    inner_cutoff: datetime.date
+    inner_cutoff: datetime.date  # the oldest training cutoff
     data_from: datetime.date | None
     data_to: datetime.date | None
     training_customers: int
@@ -191,15 +194,15 @@ def train(*, cutoff: datetime.date | None = None, k: int = 3, store: bool = True
     cutoff = cutoff or default_cutoff()
     if cutoff is None:
         raise TrainingError("No hay suficientes días de visita en el historial para entrenar.")
-    inner_cutoff = default_cutoff(before=cutoff)
-    if inner_cutoff is None:
+    bounds = training_cutoffs(cutoff, TRAINING_WINDOWS)
+    if not bounds:
         raise TrainingError(f"No hay suficientes días de visita antes del corte {cutoff:%d-%m-%Y}.")
     catalogue = load_catalogue()
     if not catalogue.active:
         raise TrainingError("El catálogo no tiene servicios activos: no hay nada que recomendar.")
 
-    training_set, heldout = build_datasets(catalogue, [inner_cutoff, cutoff])
-    engine = fit_engine(training_set)
+    *training_sets, heldout = build_datasets(catalogue, [*bounds, cutoff])
+    engine = fit_engine(training_sets)
     if not heldout.customers:
         raise TrainingError(f"Ningún cliente con historial volvió desde el {cutoff:%d-%m-%Y}: nada que evaluar.")
 
@@ -211,10 +214,10 @@ def train(*, cutoff: datetime.date | None = None, k: int = 3, store: bool = True
     report = TrainingReport(
         k=k,
         cutoff=cutoff,
-        inner_cutoff=inner_cutoff,
+        inner_cutoff=bounds[0],
         data_from=span["first"],
         data_to=span["last"],
-        training_customers=training_set.customers,
+        training_customers=sum(data.customers for data in training_sets),
         heldout=heldout,
         candidates=candidates,
         chosen=chosen,
