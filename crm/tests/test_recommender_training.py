@@ -17,7 +17,7 @@ from crm.services.recommender.model import DEFAULT_MODEL, ENGINE, POPULARITY, cu
 from crm.services.recommender.training import TrainingError, train
 from crm.tasks import train_recommender_task
 from crm.tests.proposal_fixtures import AS_OF, catalogue_fixture, cliente  # noqa: F401
-from ventas.models import Cliente, ServiceHistory
+from ventas.models import Cliente, ServiceHistory, Servicio
 from ventas.signals import history_imported
 
 pytestmark = pytest.mark.django_db
@@ -214,3 +214,13 @@ def test_the_training_task_reports_when_there_is_nothing_to_learn(catalogue):
     assert result["trained"] is False
     assert not RecommenderModel.objects.exists()
     assert not Proposal.objects.exists()
+
+
+def test_training_works_with_a_catalogue_smaller_than_k(catalogue):
+    history(customers=60)
+    Servicio.objects.exclude(nombre="Tina Calbuco").update(activo=False)
+
+    report = train(cutoff=CUTOFF, k=3)
+
+    assert report.stored is not None
+    assert all(item.metrics["hit_rate"] == report.candidates[0].metrics["hit_rate"] for item in report.candidates)

@@ -25,7 +25,8 @@ def top_k(score: np.ndarray, k: int) -> np.ndarray:
 def evaluate(model: RankingModel, data: Dataset, k: int) -> dict:
     """The model's figures on `data`; confidences come from the model's calibration."""
     n = data.customers
-    if not n:
+    k = min(k, data.y.shape[1])  # a catalogue smaller than k
+    if not n or not k:
         return {"customers": 0}
     score = scores(model, data)
     top = top_k(score, k)

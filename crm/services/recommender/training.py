@@ -73,7 +73,9 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, *, l2: float = L2, iterations: in
         p = 1 / (1 + np.exp(-np.clip(design @ beta, -30, 30)))
         gradient = design.T @ (y - p) - penalty * beta
         hessian = (design * (p * (1 - p))[:, None]).T @ design + np.diag(penalty) + 1e-9 * np.eye(d + 1)
-        step = np.linalg.solve(hessian, gradient)
+        step = np.linalg.lstsq(hessian, gradient, rcond=None)[0]  # tolerates a singular Hessian
+        if not np.isfinite(step).all():
+            break
         beta += step
         if np.abs(step).max() < 1e-7:
             break
@@ -94,7 +96,8 @@ def platt(model: RankingModel, data: Dataset, k: int) -> tuple[float, float, flo
     """(a, b, c) so that sigmoid(a·score + b + c·[first place]) matches the hit rates of the model's top-k
     recommendations: by the logistic likelihood equations, the mean confidence of the first places equals their
     hit rate on the data it is fitted on. c is dropped when negative (the first place never looks worse)."""
-    if not data.customers:
+    k = min(k, data.y.shape[1])
+    if not data.customers or not k:
         return model.calibration
     score = metrics.scores(model, data)
     top = metrics.top_k(score, k)
@@ -124,9 +127,9 @@ def platt(model: RankingModel, data: Dataset, k: int) -> tuple[float, float, flo
 def cross_fitted_metrics(model: RankingModel, data: Dataset, k: int) -> dict:
     """metrics.evaluate with confidences calibrated on the other half of the customers (never their own)."""
     result = metrics.evaluate(model.with_calibration(*platt(model, data, k)), data, k)
-    if data.customers < 4:
-        return result
     halves = data.cliente_ids % 2 == 0
+    if halves.sum() < 2 or (~halves).sum() < 2:
+        return result
     figures = []
     for fit_on in (halves, ~halves):
         calibrated = model.with_calibration(*platt(model, data.subset(fit_on), k))
