@@ -1,6 +1,6 @@
 """Claude as a proposal backend, through the official `anthropic` SDK.
 
-Claude receives the customer's aggregated profile (no name, email, phone or ID number) and the local engine's
+Claude receives the customer's aggregated profile (no name, email, phone or ID number) and the recommender's
 candidate services with their catalogue prices, and must answer by calling one strict tool whose
 `service_id` is an enum of the candidate ids. The answer is validated by `schema.validate_answer` (only
 candidates, catalogue prices, discount within PROPOSAL_MAX_DISCOUNT, bounded texts, sanitised HTML); anything

@@ -3,7 +3,8 @@
 score = bias + Σ weight·feature ranks the active services (ties by catalogue id); the confidence shown to
 staff is Platt-calibrated: sigmoid(a·score + b + c·[first place]), fitted on the held-out period by
 `training` (the first place gets its own shift: the top-1 is where staff look, and its hit rate differs from
-what the score alone predicts). Baselines are
+what the score alone predicts). A confidence reads: the probability that the customer's next visit, whenever it
+comes, includes this service. Baselines are
 linear scores too (popularity ranks by `pop`; personal top-frequency by `own`; personal-then-global by `own`
 then `pop`), so the served model is always one shape and proposals name which one produced them.
 """
