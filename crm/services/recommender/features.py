@@ -67,7 +67,7 @@ class FeatureBuilder:
                 for key, n in self.stats.pairs.get(given, {}).items():
                     position = self.position.get(key)
                     if position is not None and key != given:
-                        row[position] = n / baskets
+                        row[position] = min(1.0, n / baskets)
             self._conditional[given] = row
         return row
 
