@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from crm.services.recommender.model import ENGINE, LABELS
 from crm.services.recommender.training import TrainingReport
-from ventas.formatting import format_date
+from ventas.formatting import format_date, format_number
 
 
 def _pct(value: float) -> str:
@@ -14,11 +14,11 @@ def _pct(value: float) -> str:
 def report_lines(report: TrainingReport) -> list[str]:
     k = report.k
     lines = [
-        f"Datos: {format_date(report.data_from)} a {format_date(report.data_to)}; entrenamiento con visitas antes"
-        f" del {format_date(report.inner_cutoff)} y etiquetas hasta el {format_date(report.cutoff)}"
-        f" ({report.training_customers:,} ejemplos de cliente).".replace(",", "."),
-        f"Evaluación: primera visita desde el {format_date(report.cutoff)} de {report.heldout.customers:,} clientes"
-        " con historial previo (nunca las visitas del ajuste).".replace(",", "."),
+        f"Datos: {format_date(report.data_from)} a {format_date(report.data_to)}. Ajuste: ventanas desde el"
+        f" {format_date(report.inner_cutoff)} hasta el {format_date(report.cutoff)}, con rasgos anteriores a cada"
+        f" ventana y etiquetas dentro de ella ({format_number(report.training_customers)} ejemplos de cliente).",
+        f"Evaluación: primera visita desde el {format_date(report.cutoff)} de"
+        f" {format_number(report.heldout.customers)} clientes con historial previo (nunca las visitas del ajuste).",
     ]
     if report.heldout.unpredictable:
         lines.append(
