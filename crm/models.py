@@ -370,3 +370,42 @@ class AccessLog(models.Model):
 
     def __str__(self):
         return f"{self.user_id} · {self.get_action_display()} · cliente {self.cliente_id}"
+
+
+class RecommenderModel(models.Model):
+    """A ranking model fitted by `manage.py train_recommender` on this installation's own history.
+
+    `kind` is the model that won on the held-out period: the fitted engine (`motor`) or a baseline that the
+    engine could not beat. The newest row is served (`crm.services.recommender.model.current_model`);
+    proposals record `name_for_proposals` as their model.
+    """
+
+    class Kind(models.TextChoices):
+        ENGINE = "motor", "Motor local"
+        POPULARITY = "popularidad", "Popularidad"
+        PERSONAL = "personal", "Top personal"
+        PERSONAL_GLOBAL = "personal_global", "Top personal + global"
+
+    fitted_at = models.DateTimeField("entrenado", db_index=True)
+    kind = models.CharField("modelo elegido", max_length=20, choices=Kind.choices)
+    weights = models.JSONField("pesos", default=dict)
+    bias = models.FloatField("sesgo", default=0.0)
+    calibration_a = models.FloatField("calibración a", default=1.0)
+    calibration_b = models.FloatField("calibración b", default=0.0)
+    calibration_top1 = models.FloatField("calibración del primer lugar", default=0.0)
+    data_from = models.DateField("datos desde", null=True, blank=True)
+    data_to = models.DateField("datos hasta", null=True, blank=True)
+    cutoff = models.DateField("corte de evaluación", null=True, blank=True)
+    metrics = models.JSONField("métricas", default=dict, blank=True)
+
+    class Meta:
+        verbose_name = "modelo de recomendación"
+        verbose_name_plural = "modelos de recomendación"
+        ordering = ["-fitted_at", "-id"]
+
+    def __str__(self):
+        return self.name_for_proposals
+
+    @property
+    def name_for_proposals(self) -> str:
+        return f"{self.kind} #{self.pk} {self.fitted_at:%Y-%m-%d}"

@@ -4,11 +4,17 @@ Development and production use the database backend: start a worker with `python
 Tests use the immediate backend, which runs a task as soon as it is enqueued.
 """
 
+import logging
+
+from django.db import transaction
 from django_tasks import task
 
 from crm.services import campaigns
 from crm.services.privacy import access_log
+from crm.services.recommender.training import TrainingError, train
 from crm.services.retention import due_back, lifetime, movement
+
+logger = logging.getLogger(__name__)
 
 
 @task()
@@ -41,6 +47,7 @@ def purge_access_log_task() -> int:
     return access_log.purge_access_log()
 
 
+@task()
 def recover_campaigns_task() -> list[int]:
     """Periodic (every minute or so): re-enqueue campaigns whose worker died, mark stuck sends interrupted.
 
@@ -48,3 +55,26 @@ def recover_campaigns_task() -> list[int]:
     tells a dead worker from a slow one. Also worth running once when a worker starts.
     """
     return campaigns.recover_campaigns()
+
+
+@task()
+def train_recommender_task() -> dict:
+    """Retrain the recommender on the current history and store the chosen model (see train_recommender)."""
+    try:
+        report = train(store=True)
+    except TrainingError as error:
+        logger.info("recommender not trained: %s", error.message)
+        return {"trained": False, "reason": error.message}
+    return {
+        "trained": True,
+        "model_id": report.stored.pk,
+        "kind": report.chosen.kind,
+        "cutoff": report.cutoff.isoformat(),
+        "hit_rate": report.chosen.metrics["hit_rate"],
+        "seconds": round(report.seconds, 1),
+    }
+
+
+def retrain_after_import(sender=None, **kwargs) -> None:
+    """Receiver of ventas.signals.history_imported: retrain once the import's transaction has committed."""
+    transaction.on_commit(train_recommender_task.enqueue)

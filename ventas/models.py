@@ -260,12 +260,18 @@ class Producto(models.Model):
 
 
 class ServiceHistoryQuerySet(models.QuerySet):
-    def with_real_dates(self):
-        """Rows whose date is known: legacy exports put unknown dates on a placeholder day.
+    @staticmethod
+    def real_date_q() -> models.Q:
+        """The placeholder-date rule, once: legacy exports put unknown dates on HISTORY_PLACEHOLDER_DATE.
 
-        Those rows count for frequency and spend, never for recency or seasonality.
+        Those rows count for frequency and spend, never for recency, seasonality or visits. Aggregates use this Q
+        in `filter=`; raw SQL embeds the SQL of a queryset filtered by it.
         """
-        return self.exclude(service_date=settings.HISTORY_PLACEHOLDER_DATE)
+        return ~models.Q(service_date=settings.HISTORY_PLACEHOLDER_DATE)
+
+    def with_real_dates(self):
+        """Rows whose date is known (see `real_date_q`)."""
+        return self.filter(self.real_date_q())
 
 
 class ServiceHistory(models.Model):

@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("crm", "0002_campaigns"),
+        ("crm", "0003_recommender_model"),
         ("ventas", "0007_cliente_privacy"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -86,3 +86,14 @@ def many_customers(count: int, *, services_each: int = 3, today=None) -> list[Cl
         ]
     )
     return clientes
+
+
+def make_service(nombre="Tina Calbuco", *, categoria="Tinas", precio=25_000, activo=True):
+    """An active catalogue service: proposals are only made when one can be recommended."""
+    from ventas.models import CategoriaServicio, Servicio
+
+    category, _ = CategoriaServicio.objects.get_or_create(nombre=categoria)
+    service, _ = Servicio.objects.get_or_create(
+        nombre=nombre, defaults={"categoria": category, "precio_base": precio, "activo": activo}
+    )
+    return service

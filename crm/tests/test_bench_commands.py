@@ -23,4 +23,5 @@ def test_bench_proposals_prints_the_median_and_stores_nothing():
     out = StringIO()
     call_command("bench_proposals", customers=10, stdout=out)
     assert "mediana:" in out.getvalue()
+    assert "modelo de recomendación: motor-predeterminado" in out.getvalue()
     assert not Proposal.objects.exists()

@@ -11,6 +11,7 @@ from django.utils import timezone
 from crm.models import Campaign, CampaignRecipient, Proposal
 from crm.services import campaigns, mail, proposals
 from crm.services.campaigns import CampaignOptions
+from crm.tests.builders import make_service
 from crm.tests.mailtools import make_proposal
 from ventas.models import Cliente, ServiceHistory
 
@@ -24,6 +25,7 @@ def at_risk_customers(count, *, opted_out=0, without_email=0, prefix="riesgo", s
     100,000 + i * spend_step CLP, so a limit keeps the last ones (highest spend first).
     """
     now = timezone.now()
+    make_service("Tina Calbuco")
     customers = Cliente.objects.bulk_create(
         [
             Cliente(

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from crm.models import Proposal
 from crm.services import mail
-from crm.tests.builders import make_cliente
+from crm.tests.builders import make_cliente, make_service
 from crm.tests.mailtools import make_proposal
 
 JSON = {"HTTP_ACCEPT": "application/json"}
@@ -28,6 +28,7 @@ def _fresh_rate_limits():
 
 @pytest.fixture
 def cliente(db):
+    make_service()  # a proposal needs an active service to recommend
     return make_cliente("Ignacio Muñoz", email="ignacio@example.org")
 
 
@@ -253,6 +254,7 @@ def test_profile_page_shows_the_send_area(staff_client, cliente):
 
 def test_sending_without_a_proposal_respects_the_generation_rate_limit(staff_client, smtp_server, db, settings):
     settings.PROPOSAL_RATE_LIMIT_PER_MINUTE = 1
+    make_service()
     first, second = (
         make_cliente("Uno Limite", email="uno@example.org"),
         make_cliente("Dos Limite", email="dos@example.org"),

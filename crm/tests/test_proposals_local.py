@@ -1,17 +1,16 @@
 import datetime
-import io
 import re
 
 import pytest
 from django.conf import settings
-from django.core.management import CommandError, call_command
 
 from crm.models import Proposal
 from crm.services.proposals import ProposalConfigurationError, generate_proposal
-from crm.services.proposals import local as engine
-from crm.services.proposals.evaluation import evaluate
+from crm.services.proposals.errors import NoActiveServices
 from crm.services.proposals.schema import UNSUBSCRIBE_MARKER
 from crm.services.proposals.service import build_request
+from crm.services.recommender.catalogue import load_catalogue
+from crm.services.recommender.stats import global_stats
 from crm.tests.proposal_fixtures import AS_OF, catalogue_fixture, cliente, community_fixture, visit  # noqa: F401
 from ventas.models import Servicio
 
@@ -93,7 +92,7 @@ def test_placeholder_dates_do_not_count_as_visits_together(community):
         visit(other, placeholder, "Tina Osorno", "Cabaña Torre")
     visit(customer, AS_OF - datetime.timedelta(days=10), "Tina Osorno")
 
-    stats = engine.global_stats(before=AS_OF, services=["Tina Osorno"])
+    stats = global_stats(load_catalogue(), before=AS_OF, services=["Tina Osorno"])
 
     assert stats.pairs.get("tina osorno", {}).get("cabana torre", 0) == 0
     assert stats.popularity["cabana torre"] == 5  # still counts as popularity
@@ -186,45 +185,40 @@ def test_unknown_backend_is_a_configuration_error(community, settings):
     assert not Proposal.objects.exists()
 
 
-def cabin_regulars(count=4):
-    for index in range(count):
-        regular = cliente(f"Cabañera{index} Prueba")
-        for weeks in (3, 30, 60):
-            visit(regular, AS_OF - datetime.timedelta(weeks=weeks + index), "Cabaña Torre", price=120_000)
-
-
-def test_the_replay_hides_each_customers_last_day_from_everyones_statistics(catalogue):
+def test_a_single_active_service_still_makes_a_proposal_with_one_recommendation(community):
+    Servicio.objects.exclude(nombre="Tina Osorno").update(activo=False)
     customer = cliente()
-    visit(customer, AS_OF - datetime.timedelta(days=100), "Tina Calbuco")
-    visit(customer, AS_OF - datetime.timedelta(days=10), "Tina Osorno", "Cabaña Torre")
+    visit(customer, AS_OF - datetime.timedelta(days=10), "Tina Calbuco")
 
-    stats = engine.global_stats(leave_last_out=True)
+    proposal = generate_proposal(cliente=customer, as_of=AS_OF)
 
-    assert stats.pairs == {}
-    assert stats.popularity == {"tina calbuco": 1}
+    assert [item["service_name"] for item in proposal.recommendations] == ["Tina Osorno"]
 
 
-def test_the_engine_beats_popularity_when_customers_have_their_own_habits(community):
-    cabin_regulars()
+def test_no_active_service_raises_409_and_stores_nothing(community):
+    Servicio.objects.update(activo=False)
 
-    result = evaluate(k=1)
+    with pytest.raises(NoActiveServices) as raised:
+        generate_proposal(cliente=cliente(), as_of=AS_OF)
 
-    assert result.customers == 4 + 4  # the regulars and the community members with two visit days
-    assert result.engine_hits > result.baseline_hits
-
-
-def test_evaluate_recommendations_prints_both_hit_rates(community):
-    cabin_regulars()
-    out = io.StringIO()
-
-    call_command("evaluate_recommendations", "--k", "2", stdout=out)
-
-    text = out.getvalue()
-    assert "hit-rate@2" in text
-    assert re.search(r"Motor local\s+\d+\s+\d+,?\d*\.?\d*%", text)
-    assert "Popularidad" in text
+    assert raised.value.status_code == 409
+    assert "importa el historial" in raised.value.message
+    assert not Proposal.objects.exists()
 
 
-def test_evaluate_recommendations_rejects_a_silly_k(catalogue):
-    with pytest.raises(CommandError, match="--k"):
-        call_command("evaluate_recommendations", "--k", "0")
+def test_a_campaign_records_the_empty_catalogue_as_a_per_customer_failure(community, staff_user):
+    from crm.models import Campaign, CampaignRecipient
+    from crm.services import campaigns
+
+    Servicio.objects.update(activo=False)
+    customer = cliente()
+    visit(customer, AS_OF - datetime.timedelta(days=10), "Tina Calbuco")
+    campaign = Campaign.objects.create(segment="promising", created_by=staff_user)
+    CampaignRecipient.objects.create(campaign=campaign, cliente=customer)
+
+    campaigns.generate_pending(campaign)
+
+    recipient = CampaignRecipient.objects.get(campaign=campaign)
+    assert recipient.status == CampaignRecipient.Status.FAILED
+    assert "catálogo no tiene servicios activos" in recipient.error
+    assert not Proposal.objects.exists()

@@ -13,6 +13,7 @@ from crm.roles import RECEPCION
 from crm.services.proposals import ProposalBackendError, ProposalTimeout
 from crm.services.proposals.schema import UNSUBSCRIBE_MARKER
 from crm.tests.proposal_fixtures import catalogue_fixture, cliente, community_fixture, visit  # noqa: F401
+from ventas.models import Servicio
 
 pytestmark = pytest.mark.django_db
 
@@ -235,3 +236,25 @@ def test_the_admin_lists_proposals_with_read_only_provenance(admin_client, staff
     assert detail.status_code == 200
     assert "Procedencia" in detail.content.decode()
     assert 'name="offer_code"' not in detail.content.decode()  # read-only, not an input
+
+
+EMPTY_CATALOGUE = "El catálogo no tiene servicios activos: importa el historial o agrega servicios en Administración"
+
+
+def test_without_active_services_generating_answers_409_and_stores_nothing(staff_client, customer):
+    Servicio.objects.update(activo=False)
+
+    response = staff_client.post(generate_url(customer.pk), **JSON)
+
+    assert response.status_code == 409
+    assert response.json() == {"ok": False, "error": EMPTY_CATALOGUE}
+    assert not Proposal.objects.exists()
+
+
+def test_without_active_services_the_form_post_shows_the_message(staff_client, customer):
+    Servicio.objects.all().delete()
+
+    response = staff_client.post(generate_url(customer.pk), HTTP_ACCEPT="text/html", follow=True)
+
+    assert EMPTY_CATALOGUE in response.content.decode()
+    assert not Proposal.objects.exists()

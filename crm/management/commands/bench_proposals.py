@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from crm.services.proposals import generate_proposal
+from crm.services.recommender.model import current_model
 from ventas.models import Cliente
 
 
@@ -56,6 +57,7 @@ class Command(BaseCommand):
             pass
         first, rest = timings[0], timings[1:] or timings
         self.stdout.write(f"{len(ids)} propuestas ({len(with_history)} con historial, {len(without)} sin historial)")
+        self.stdout.write(f"modelo de recomendación: {current_model().name}")
         self.stdout.write(f"primera (calcula estadísticas del día): {first:.1f} ms")
         self.stdout.write(
             f"mediana: {statistics.median(rest):.1f} ms · p90: {statistics.quantiles(rest, n=10)[-1]:.1f} ms"

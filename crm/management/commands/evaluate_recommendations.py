@@ -1,38 +1,38 @@
+"""`python manage.py evaluate_recommendations [--k 3] [--cutoff YYYY-MM-DD]`
+
+The same time split as train_recommender, without storing anything: the engine is fitted on the visits before
+the cutoff and every model is measured on each customer's first visit after it.
+"""
+
 import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from crm.services.proposals.evaluation import evaluate
+from crm.management.commands.train_recommender import parse_cutoff
+from crm.services.recommender.report import report_lines
+from crm.services.recommender.training import TrainingError, train
 
 
 class Command(BaseCommand):
     help = (
-        "Reproduce el historial: oculta la última visita de cada cliente con 2 o más días de visita, recomienda "
-        "con el resto y cuenta un acierto si un servicio recomendado se tomó ese día. Compara el motor local "
-        "con las k opciones más populares."
+        "Evalúa el recomendador con un corte temporal: ajusta con las visitas anteriores al corte y mide la "
+        "primera visita posterior de cada cliente (hit-rate@k, recall@k, NDCG@k, repetidos y nuevos) frente a "
+        "popularidad, top personal y top personal + global. No guarda nada."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("--k", type=int, default=3, help="recomendaciones por cliente (por defecto 3)")
+        parser.add_argument("--cutoff", help="fecha de corte AAAA-MM-DD (por defecto: el último 20%% de días)")
 
-    def handle(self, *args, k, **options):
+    def handle(self, *args, k, cutoff, **options):
         if not 1 <= k <= 10:
             raise CommandError("--k debe estar entre 1 y 10.")
         started = time.perf_counter()
-        result = evaluate(k)
-        elapsed = time.perf_counter() - started
-        if not result.customers:
-            self.stdout.write("No hay clientes con al menos dos días de visita: nada que evaluar.")
+        try:
+            report = train(cutoff=parse_cutoff(cutoff), k=k, store=False)
+        except TrainingError as error:
+            self.stdout.write(f"Nada que evaluar: {error.message}")
             return
-        self.stdout.write(f"Clientes evaluados: {result.customers:,}".replace(",", "."))
-        self.stdout.write(f"{'':<22}{'aciertos':>10}{f'hit-rate@{k}':>14}")
-        for label, hits, rate in (
-            ("Motor local", result.engine_hits, result.engine_hit_rate),
-            ("Popularidad", result.baseline_hits, result.baseline_hit_rate),
-        ):
-            self.stdout.write(f"{label:<22}{hits:>10}{rate:>14.1%}")
-        self.stdout.write(
-            f"Calibración top-1: confianza media {result.mean_top_confidence:.1%}, "
-            f"acierto observado {result.top1_hit_rate:.1%}"
-        )
-        self.stdout.write(f"Tiempo: {elapsed:.1f} s")
+        for line in report_lines(report):
+            self.stdout.write(line)
+        self.stdout.write(f"Tiempo: {time.perf_counter() - started:.1f} s")

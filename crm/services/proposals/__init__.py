@@ -1,9 +1,12 @@
 """Personalised proposals: one shape (`schema`), three engines (`local`, `anthropic_backend`, `remote`).
 
-Use `generate_proposal(cliente=..., user=...)`; the engine comes from settings.PROPOSAL_BACKEND.
+Use `generate_proposal(cliente=..., user=...)`; the engine comes from settings.PROPOSAL_BACKEND. Every engine
+starts from the recommender's ranking (`crm.services.recommender`); with no active service to recommend,
+`NoActiveServices` (409) is raised and nothing is stored.
 """
 
 from crm.services.proposals.errors import (
+    NoActiveServices,
     ProfilingRestricted,
     ProposalBackendError,
     ProposalConfigurationError,
@@ -16,6 +19,7 @@ from crm.services.proposals.service import BACKENDS, generate_proposal, get_back
 __all__ = [
     "BACKENDS",
     "UNSUBSCRIBE_MARKER",
+    "NoActiveServices",
     "ProfilingRestricted",
     "ProposalBackendError",
     "ProposalConfigurationError",

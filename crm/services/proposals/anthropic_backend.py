@@ -1,6 +1,6 @@
 """Claude as a proposal backend, through the official `anthropic` SDK.
 
-Claude receives the customer's aggregated profile (no name, email, phone or ID number) and the local engine's
+Claude receives the customer's aggregated profile (no name, email, phone or ID number) and the recommender's
 candidate services with their catalogue prices, and must answer by calling one strict tool whose
 `service_id` is an enum of the candidate ids. The answer is validated by `schema.validate_answer` (only
 candidates, catalogue prices, discount within PROPOSAL_MAX_DISCOUNT, bounded texts, sanitised HTML); anything
@@ -190,15 +190,8 @@ class AnthropicBackend:
                 "Claude no devolvió la propuesta en el formato esperado.",
                 detail=f"stop_reason={message.stop_reason} blocks={[b.type for b in message.content]}",
             )
-        insights, recommendations, offer, subject, message_html = validate_answer(
-            block.input, candidates=candidates, max_discount=request.max_discount
-        )
-        return Draft(
-            insights=insights,
-            recommendations=recommendations,
-            offer=offer,
-            email_subject=subject,
-            message_html=message_html,
+        answer = validate_answer(block.input, candidates=candidates, max_discount=request.max_discount)
+        return answer.draft(
             model=message.model or self.model,
             prompt_version=PROMPT_VERSION,
             input_snapshot=snapshot,

@@ -34,3 +34,15 @@ class ProfilingRestricted(ProposalError):
     """The customer blocked the processing of their data or objected to profiling (Ley 21.719)."""
 
     status_code = 409
+
+
+class NoActiveServices(ProposalError):
+    """No active catalogue service can be recommended: no proposal is made (never an empty one)."""
+
+    status_code = 409
+
+    def __init__(self):
+        super().__init__(
+            "El catálogo no tiene servicios activos: importa el historial o agrega servicios en Administración",
+            detail="no active Servicio",
+        )

@@ -129,18 +129,13 @@ class RemoteBackend:
         data = self.client.customer_proposal(request.cliente.pk)
         answer = _as_answer(data)
         catalogue = request.catalogue
-        insights, recommendations, offer, subject, message_html = validate_answer(
+        valid = validate_answer(
             answer,
             candidates=catalogue.active,
             max_discount=request.max_discount,
             names={key: service.id for key, service in catalogue.by_key.items()},
         )
-        return Draft(
-            insights=insights,
-            recommendations=recommendations,
-            offer=offer,
-            email_subject=subject,
-            message_html=message_html,
+        return valid.draft(
             model=str(answer.get("model") or "proposal-server")[:100],
             prompt_version=str(answer.get("prompt_version") or "")[:40],
             input_snapshot={"cliente_id": request.cliente.pk, "endpoint": "/proposals/customer/<id>"},

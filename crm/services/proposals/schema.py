@@ -17,10 +17,12 @@ from typing import Any
 import nh3
 
 from crm.services.proposals.errors import ProposalBackendError
+from crm.services.recommender.catalogue import CatalogueService
+from crm.services.recommender.scoring import MAX_REASON
+from ventas.normalize import search_key
 
 MIN_RECOMMENDATIONS = 2
 MAX_RECOMMENDATIONS = 3
-MAX_REASON = 100
 MAX_INSIGHT = 300
 MAX_OFFER_TITLE = 80
 MAX_OFFER_DESCRIPTION = 400
@@ -35,16 +37,6 @@ UNSUBSCRIBE_MARKER = "[[BAJA_URL]]"
 ALLOWED_TAGS = {"p", "br", "strong", "b", "em", "i", "u", "ul", "ol", "li", "a", "h2", "h3", "blockquote", "span"}
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}}
 ALLOWED_URL_SCHEMES = {"https", "mailto"}
-
-
-@dataclass(frozen=True)
-class CatalogueService:
-    """An active catalogue service as the engines see it."""
-
-    id: int
-    name: str
-    category: str
-    price: int
 
 
 @dataclass(frozen=True)
@@ -131,21 +123,42 @@ def plain_text(value: Any, *, max_length: int, what: str, required: bool = True)
     return text
 
 
+@dataclass(frozen=True)
+class ValidAnswer:
+    """An AI engine's answer after `validate_answer`: safe to store."""
+
+    insights: dict[str, str]
+    recommendations: list[Recommendation]
+    offer: OfferDraft
+    subject: str
+    message_html: str
+
+    def draft(self, **provenance: Any) -> Draft:
+        """The Draft of this answer; `provenance` sets model, prompt_version, input_snapshot, usage, cost_usd."""
+        return Draft(
+            insights=self.insights,
+            recommendations=self.recommendations,
+            offer=self.offer,
+            email_subject=self.subject,
+            message_html=self.message_html,
+            **provenance,
+        )
+
+
 def validate_answer(
     answer: Any,
     *,
     candidates: dict[int, CatalogueService],
     max_discount: int,
     names: dict[str, int] | None = None,
-) -> tuple[dict[str, str], list[Recommendation], OfferDraft, str, str]:
-    """Validate an engine's answer; return (insights, recommendations, offer, subject, message_html).
+) -> ValidAnswer:
+    """Validate an engine's answer.
 
     `answer` has keys `insights` ({segment, behaviour, preferences}), `recommendations` (2–3 items with
     `service_id` or, when `names` maps normalised names to ids, `service_name`; `reason`; `confidence` 0–1),
     `offer` ({title, description, discount}), `email_subject` and `email_html`. Raises ProposalBackendError
     for anything outside the contract: nothing half-valid is ever stored.
     """
-    from ventas.normalize import search_key
 
     def invalid(detail: str) -> ProposalBackendError:
         return ProposalBackendError("El motor de propuestas respondió con datos inválidos.", detail=detail)
@@ -225,4 +238,4 @@ def validate_answer(
     message_html = sanitize_html(raw_html)
     if not message_html or len(message_html) > MAX_MESSAGE_HTML:
         raise invalid("email_html empty or too long after sanitising")
-    return insights, recommendations, offer, subject, message_html
+    return ValidAnswer(insights, recommendations, offer, subject, message_html)

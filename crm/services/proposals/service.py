@@ -21,8 +21,19 @@ from django.utils.safestring import mark_safe
 
 from crm.models import Proposal
 from crm.services.proposals import local
-from crm.services.proposals.errors import ProfilingRestricted, ProposalConfigurationError
-from crm.services.proposals.schema import UNSUBSCRIBE_MARKER, Draft, Recommendation
+from crm.services.proposals.errors import (
+    NoActiveServices,
+    ProfilingRestricted,
+    ProposalBackendError,
+    ProposalConfigurationError,
+)
+from crm.services.proposals.schema import MAX_RECOMMENDATIONS, UNSUBSCRIBE_MARKER, Draft, Recommendation
+from crm.services.recommender import scoring
+from crm.services.recommender.catalogue import Catalogue, load_catalogue
+from crm.services.recommender.features import FeatureBuilder
+from crm.services.recommender.history import customer_history
+from crm.services.recommender.model import RankingModel, current_model
+from crm.services.recommender.stats import cached_global_stats
 from crm.services.rfm import RFMResult, customer_rfm
 from ventas.models import Cliente
 
@@ -44,16 +55,17 @@ CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I: codes are r
 
 @dataclass(frozen=True)
 class ProposalRequest:
-    """Everything a backend may use, computed once by the local engine."""
+    """Everything a backend may use, computed once by the recommender."""
 
     cliente: Cliente
     as_of: datetime.date
     rfm: RFMResult
     profile: dict[str, Any]
     insights: dict[str, str]
-    candidates: list[Recommendation]  # the local engine's ranking, best first
-    catalogue: local.Catalogue
+    candidates: list[Recommendation]  # the recommender's ranking, best first (never empty)
+    catalogue: Catalogue
     max_discount: int
+    ranking_model: RankingModel  # the stored model (or built-in defaults) that ranked the candidates
 
 
 class ProposalBackend(Protocol):
@@ -83,24 +95,40 @@ def new_offer_code() -> str:
 
 
 def build_request(cliente: Cliente, as_of: datetime.date) -> ProposalRequest:
-    """The customer's RFM, aggregated profile and the local engine's candidates.
+    """The customer's RFM, aggregated profile and the recommender's candidates.
 
-    Five small queries for the customer and the catalogue; everyone's statistics come from the cache.
+    A few small queries for the customer, the catalogue and the served model; everyone's statistics come from
+    the cache. Raises NoActiveServices (409) when no active service can be recommended.
     """
+    catalogue = load_catalogue()
+    if not catalogue.active:
+        raise NoActiveServices()
     rfm = customer_rfm(cliente.pk, as_of)
-    catalogue = local.load_catalogue()
-    history = local.customer_history(cliente.pk, catalogue, before=as_of + datetime.timedelta(days=1))
-    stats = local.cached_global_stats(as_of)
+    history = customer_history(cliente.pk, catalogue, before=as_of + datetime.timedelta(days=1))
+    stats = cached_global_stats(catalogue, as_of)
+    model = current_model()
     profile = local.customer_profile(cliente, rfm, history)
+    builder = FeatureBuilder(stats, catalogue, as_of)
     return ProposalRequest(
         cliente=cliente,
         as_of=as_of,
         rfm=rfm,
         profile=profile,
         insights=local.local_insights(profile, rfm, as_of),
-        candidates=local.recommend(history, stats, catalogue, as_of, k=local.CANDIDATES),
+        candidates=[
+            Recommendation(
+                service_id=item.service.id,
+                service_name=item.service.name,
+                category=item.service.category,
+                reason=item.reason,
+                confidence=round(item.confidence, 2),
+                estimated_price=item.service.price,
+            )
+            for item in scoring.score_services(builder, history, model, limit=scoring.CANDIDATES)
+        ],
         catalogue=catalogue,
         max_discount=settings.PROPOSAL_MAX_DISCOUNT,
+        ranking_model=model,
     )
 
 
@@ -143,8 +171,9 @@ def generate_proposal(
     """Generate and store a proposal for `cliente`.
 
     `backend` is a backend object, a name from BACKENDS or None for settings.PROPOSAL_BACKEND. Raises
-    ProposalConfigurationError, ProposalBackendError or ProposalTimeout; nothing is stored when it raises.
-    ProfilingRestricted (409) when the customer blocked processing or objected to profiling: no engine is asked.
+    ProposalConfigurationError, ProposalBackendError, ProposalTimeout or NoActiveServices; nothing is stored
+    when it raises. Every stored proposal has 1 to 3 recommendations. ProfilingRestricted (409) when the customer
+    blocked processing or objected to profiling: no engine is asked.
     """
     if cliente.profiling_restricted:
         raise ProfilingRestricted(RESTRICTED_MESSAGE)
@@ -154,6 +183,11 @@ def generate_proposal(
     started = time.perf_counter()
     request = build_request(cliente, as_of)
     draft = backend.generate(request)
+    if not 1 <= len(draft.recommendations) <= MAX_RECOMMENDATIONS:
+        raise ProposalBackendError(
+            "El motor de propuestas no devolvió recomendaciones válidas.",
+            detail=f"{len(draft.recommendations)} recommendations from {backend.name}",
+        )
     offer = {
         "title": draft.offer.title,
         "description": draft.offer.description,
