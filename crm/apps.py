@@ -13,7 +13,13 @@ class CrmConfig(AppConfig):
 
         # Every migrate brings the role groups up to date (permissions of models added later included).
         post_migrate.connect(sync_roles_after_migrate, sender=self, dispatch_uid="crm_sync_roles")
-        from crm.tasks import retrain_after_import  # app registry is ready only here
         from ventas.signals import history_imported
 
-        history_imported.connect(retrain_after_import, dispatch_uid="crm.retrain_after_import")
+        # Not crm.tasks itself: it imports the numeric libraries, which every command would then load.
+        history_imported.connect(_retrain_after_import, dispatch_uid="crm.retrain_after_import")
+
+
+def _retrain_after_import(sender=None, **kwargs) -> None:
+    from crm.tasks import retrain_after_import
+
+    retrain_after_import(sender=sender, **kwargs)

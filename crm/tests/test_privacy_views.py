@@ -63,7 +63,7 @@ def url(name, cliente):
 # --- Export --------------------------------------------------------------------------------------------------
 
 
-def test_export_button_downloads_a_zip_with_json_and_csv_and_logs_it(rights_client, rights_user, cliente):
+def test_export_button_downloads_a_zip_with_json_and_csv_and_logs_it(rights_client, rights_user, cliente, catalogue):
     record_consent(cliente=cliente, channel="whatsapp", granted=True, source="staff")
     generate_proposal(cliente=cliente, backend="local")
 
@@ -233,7 +233,7 @@ def test_campaign_audience_excludes_restricted_customers(cliente):
     assert preview(options).total == 1
 
 
-def test_blocking_withdraws_unsent_proposals_and_campaign_rows(cliente):
+def test_blocking_withdraws_unsent_proposals_and_campaign_rows(cliente, catalogue):
     proposal = generate_proposal(cliente=cliente, backend="local")
     campaign = Campaign.objects.create(segment="champions")
     row = CampaignRecipient.objects.create(campaign=campaign, cliente=cliente, proposal=proposal, status="generated")
@@ -246,7 +246,7 @@ def test_blocking_withdraws_unsent_proposals_and_campaign_rows(cliente):
     assert row.status == CampaignRecipient.Status.DROPPED
 
 
-def test_lifting_a_block_allows_proposals_again_and_is_logged(rights_client, cliente):
+def test_lifting_a_block_allows_proposals_again_and_is_logged(rights_client, cliente, catalogue):
     rights_client.post(url("privacidad_restriccion", cliente), {"tipo": "bloqueo", "accion": "activar"})
     rights_client.post(url("privacidad_restriccion", cliente), {"tipo": "bloqueo", "accion": "levantar"})
 

@@ -216,7 +216,7 @@ def test_a_campaign_records_the_empty_catalogue_as_a_per_customer_failure(commun
     campaign = Campaign.objects.create(segment="promising", created_by=staff_user)
     CampaignRecipient.objects.create(campaign=campaign, cliente=customer)
 
-    campaigns.generate_pending(campaign)
+    campaigns.run_campaign(campaign.pk)
 
     recipient = CampaignRecipient.objects.get(campaign=campaign)
     assert recipient.status == CampaignRecipient.Status.FAILED

@@ -124,7 +124,13 @@ def test_every_customer_with_history_gets_a_proposal_and_the_trained_engine_is_n
     assert engine >= max(baselines.values()) - 0.05, (engine, baselines)
 
 
-def test_on_data_where_popularity_is_strong_the_trained_engine_is_no_worse_than_the_baselines(tmp_path):
+def test_on_data_where_popularity_is_strong_the_served_model_is_no_worse_than_the_baselines(tmp_path):
+    """Here the fitted engine may lose to a baseline on the held-out visits; then that baseline is served."""
+    from crm.models import Proposal, RecommenderModel
+
     import_exports(tmp_path, "popular")
     engine, baselines = propose_to_everyone_and_evaluate()
-    assert engine >= max(baselines.values()) - 0.05, (engine, baselines)
+    served = RecommenderModel.objects.latest("fitted_at", "pk")
+    served_rate = round(served.metrics["candidates"][served.kind]["hit_rate"] * 100, 1)
+    assert served_rate >= max(engine, *baselines.values()) - 0.05, (served.kind, served_rate, engine, baselines)
+    assert set(Proposal.objects.values_list("model", flat=True)) == {str(served)}

@@ -102,7 +102,9 @@ def _explanation_dict(cliente_id: int, as_of: datetime.date) -> dict:
             "monto_clp": settings.RFM_MONETARY,
         },
         "explicacion": explanation.lines,
-        "recomendaciones_ultima_propuesta": explanation.reasons,
+        "recomendaciones_ultima_propuesta": [
+            {"servicio": reason.service, "motivo": reason.reason} for reason in explanation.reasons
+        ],
     }
 
 
