@@ -1,14 +1,18 @@
 import datetime
 import random
 from decimal import Decimal
+from io import StringIO
 
 import pytest
 from django.conf import settings
+from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
+from crm.models import CustomerSummary, MonthlyServiceSummary, SummaryState
 from crm.services import summaries
 from crm.services.rfm import rfm_by_customer, scored_summaries, segment_members, segment_members_from_summaries
+from crm.tests.builders import add_history, make_cliente
 from ventas.models import Cliente, ServiceHistory
 
 pytestmark = pytest.mark.django_db
@@ -89,3 +93,111 @@ def test_segment_members_from_summaries_match_the_raw_members():
         assert set(segment_members_from_summaries(key).values_list("pk", flat=True)) == set(
             segment_members(key).values_list("pk", flat=True)
         )
+
+
+def raw_months():
+    """(month, category, service) -> (services, revenue) straight from the history, placeholder rows apart."""
+    rows = {}
+    for row in ServiceHistory.objects.all():
+        dated = row.service_date != settings.HISTORY_PLACEHOLDER_DATE
+        key = (row.service_date.replace(day=1), dated, row.service_type, row.service_name)
+        services, revenue = rows.get(key, (0, Decimal(0)))
+        rows[key] = (services + 1, revenue + row.price_paid)
+    return rows
+
+
+def summary_months():
+    return {
+        (row.month, row.dated, row.service_type, row.service_name): (row.services, row.revenue)
+        for row in MonthlyServiceSummary.objects.all()
+    }
+
+
+def test_monthly_summary_equals_the_history_grouped_by_month_and_service():
+    generated_history()
+    summaries.rebuild()
+    assert summary_months() == raw_months()
+
+
+def test_an_admin_edit_refreshes_the_customer_and_both_months_in_the_same_transaction():
+    today = timezone.localdate()
+    cliente = make_cliente("Edita Ejemplo")
+    row = add_history(cliente, service_date=today - datetime.timedelta(days=400), price=600_000)
+    summary = CustomerSummary.objects.get(pk=cliente.pk)
+    assert (summary.frequency, summary.segment) == (1, "hibernating")
+
+    row.service_date = today - datetime.timedelta(days=3)
+    row.save()
+    assert CustomerSummary.objects.get(pk=cliente.pk).segment == "promising"
+    assert summary_months() == raw_months()  # the old month lost the row, the new one has it
+
+    row.delete()
+    assert not CustomerSummary.objects.filter(pk=cliente.pk).exists()
+    assert summary_months() == {}
+
+
+def test_an_edit_that_fails_leaves_the_summary_as_it_was():
+    from django.db import transaction
+
+    cliente = make_cliente("Falla Ejemplo")
+    add_history(cliente, service_date=timezone.localdate(), price=10_000)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        add_history(cliente, service_date=timezone.localdate(), price=5_000_000)
+        raise RuntimeError("the admin form blew up after saving")
+    assert CustomerSummary.objects.get(pk=cliente.pk).monetary == Decimal(10_000)
+
+
+def test_refresh_customers_after_a_bulk_insert_as_the_importer_calls_it():
+    today = timezone.localdate()
+    generated_history(customers=12)
+    summaries.rebuild()
+    cliente = Cliente.objects.first()
+    ServiceHistory.objects.bulk_create(
+        [
+            ServiceHistory(
+                cliente=cliente, service_date=today, price_paid=1_000_000, service_type="Tinas", service_name="Nueva"
+            )
+        ]
+    )
+    summaries.refresh_customers([cliente.pk], months=[today])
+    assert summaries.verify() == []
+    assert summary_months() == raw_months()
+
+
+def test_sync_finds_rows_the_legacy_system_inserted_and_deleted():
+    today = timezone.localdate()
+    clientes = generated_history(customers=12)
+    summaries.rebuild()
+    table = ServiceHistory._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (cliente_id, service_type, service_name, service_date, quantity, price_paid) "
+            "VALUES (%s, 'Tinas', 'Tina Legado', %s, 1, 900000)",
+            [clientes[-1].pk, today],  # a customer without history until now
+        )
+        cursor.execute(f"DELETE FROM {table} WHERE id = (SELECT MIN(id) FROM {table})")
+    report = summaries.sync_legacy_changes()
+    assert report.customers >= 2
+    assert summaries.verify() == []
+    assert summary_months() == raw_months()
+    assert summaries.sync_legacy_changes().customers == 0  # nothing moved since
+
+
+def test_a_future_dated_row_counts_from_its_day_on():
+    today = timezone.localdate()
+    cliente = make_cliente("Reserva Futura")
+    add_history(cliente, service_date=today + datetime.timedelta(days=2), price=100_000)
+    assert CustomerSummary.objects.get(pk=cliente.pk).frequency == 0
+    summaries.refresh_daily(today=today + datetime.timedelta(days=2))
+    summary = CustomerSummary.objects.get(pk=cliente.pk)
+    assert (summary.frequency, summary.segment) == (1, "promising")
+
+
+def test_refresh_summaries_command_rebuilds_and_verifies():
+    generated_history(customers=12)
+    out = StringIO()
+    call_command("refresh_summaries", full=True, verify=True, stdout=out)
+    assert "Verificado" in out.getvalue()
+    assert SummaryState.objects.get().built_at is not None
+    call_command("refresh_summaries", stdout=out)
+    assert "Resúmenes actualizados" in out.getvalue()
