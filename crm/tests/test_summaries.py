@@ -11,7 +11,14 @@ from django.utils import timezone
 
 from crm.models import CustomerSummary, MonthlyServiceSummary, SummaryState
 from crm.services import summaries
-from crm.services.rfm import rfm_by_customer, scored_summaries, segment_members, segment_members_from_summaries
+from crm.services.rfm import (
+    customers_in_segment,
+    customers_in_segment_from_summaries,
+    rfm_by_customer,
+    scored_summaries,
+    segment_members,
+    segment_members_from_summaries,
+)
 from crm.tests.builders import add_history, make_cliente
 from ventas.models import Cliente, ServiceHistory
 
@@ -201,3 +208,20 @@ def test_refresh_summaries_command_rebuilds_and_verifies():
     assert SummaryState.objects.get().built_at is not None
     call_command("refresh_summaries", stdout=out)
     assert "Resúmenes actualizados" in out.getvalue()
+
+
+@pytest.mark.parametrize("stored", [True, False])
+def test_campaign_audience_from_summaries_matches_the_raw_audience(stored, django_assert_num_queries):
+    generated_history()
+    summaries.rebuild()
+    for key in ("at_risk", "lost", "promising", "no_history"):
+        expected = list(
+            customers_in_segment(key).order_by("-monetary", "pk").values_list("pk", "monetary", "r", "f", "m")
+        )
+        with django_assert_num_queries(1):
+            found = list(
+                customers_in_segment_from_summaries(key, stored=stored)
+                .order_by("-monetary", "pk")
+                .values_list("pk", "monetary", "r", "f", "m")
+            )
+        assert found == expected
