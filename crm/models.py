@@ -254,6 +254,8 @@ class SummaryState(models.Model):
     scored_on = models.DateField("segmentos calculados al", null=True)
     score_rule = models.CharField("umbrales usados", max_length=200, blank=True, default="")
     history_max_id = models.BigIntegerField("mayor id de historial visto", default=0)
+    # {"at_risk": [customers, "revenue"], ...} over the stored segments (as of scored_on): the dashboard's table.
+    segment_totals = models.JSONField("totales por segmento", default=dict)
 
     class Meta:
         verbose_name = "estado de los resúmenes"

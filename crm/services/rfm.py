@@ -301,7 +301,8 @@ def _summary_scores(as_of: datetime.date, stored: bool | None, *, prefix: str, n
             names["r"]: F(f"{prefix}r"),
             names["f"]: F(f"{prefix}f"),
             names["m"]: F(f"{prefix}m"),
-            names["segment"]: Coalesce(F(f"{prefix}segment"), Value("no_history")),
+            # Through a LEFT JOIN (customers without a summary row) the segment can be NULL.
+            names["segment"]: Coalesce(F(f"{prefix}segment"), Value("no_history")) if prefix else F("segment"),
         }
     live = score_expressions(
         as_of, last_service=names["last_service"], frequency=names["frequency"], monetary=names["monetary"]

@@ -159,6 +159,17 @@ def _scoring_day(state: SummaryState, today: datetime.date) -> datetime.date:
     return today
 
 
+def _segment_totals() -> dict[str, list]:
+    """Customers and revenue per stored segment (one GROUP BY over the summary), for the dashboard."""
+    rows = (
+        CustomerSummary.objects.exclude(segment="no_history")
+        .order_by()
+        .values("segment")
+        .annotate(customers=Count("cliente_id"), revenue=Sum("monetary"))
+    )
+    return {row["segment"]: [row["customers"], str(row["revenue"])] for row in rows}
+
+
 def _chunks(ids: list[int]) -> Iterable[list[int]]:
     for start in range(0, len(ids), CHUNK):
         yield ids[start : start + CHUNK]
@@ -189,6 +200,7 @@ def rebuild(*, today: datetime.date | None = None) -> RefreshReport:
         now = timezone.now()
         state.built_at = state.refreshed_at = now
         state.scored_on, state.score_rule, state.history_max_id = today, score_rule(), max_id
+        state.segment_totals = _segment_totals()
         state.save()
     report = RefreshReport(customers=customers, months=-1, seconds=time.perf_counter() - started)
     logger.info("Summaries rebuilt: %s customers in %.2f s", customers, report.seconds)
@@ -224,7 +236,8 @@ def refresh_customers(
         state.refreshed_at = timezone.now()
         if state.scored_on is None:
             state.scored_on, state.score_rule = scored_on, score_rule()
-        state.save(update_fields=["refreshed_at", "scored_on", "score_rule"])
+        state.segment_totals = _segment_totals()
+        state.save(update_fields=["refreshed_at", "scored_on", "score_rule", "segment_totals"])
     return RefreshReport(customers=written, months=len(month_list), seconds=time.perf_counter() - started)
 
 
@@ -279,6 +292,7 @@ def refresh_daily(*, today: datetime.date | None = None) -> RefreshReport:
             rows.update(**scores)
             rows.update(segment=segment_expression(r="r", f="f", m="m", frequency="frequency"))
         state.scored_on, state.score_rule, state.refreshed_at = today, score_rule(), timezone.now()
+        state.segment_totals = _segment_totals()
         state.save()
     return RefreshReport(customers=len(ids) + len(due), months=0, seconds=time.perf_counter() - started)
 

@@ -19,6 +19,7 @@ from crm.services.rfm import (
     segment_members,
     segment_members_from_summaries,
 )
+from crm.services.segments import segment_distribution, segment_distribution_on
 from crm.tests.builders import add_history, make_cliente
 from ventas.models import Cliente, ServiceHistory
 
@@ -225,3 +226,19 @@ def test_campaign_audience_from_summaries_matches_the_raw_audience(stored, djang
                 .values_list("pk", "monetary", "r", "f", "m")
             )
         assert found == expected
+
+
+def test_dashboard_segment_totals_equal_the_raw_distribution_after_rebuilds_and_edits():
+    today = timezone.localdate()
+    clientes = generated_history()
+    summaries.rebuild()
+
+    def shares(items):
+        return [(share.segment.key, share.customers, share.revenue) for share in items]
+
+    assert shares(segment_distribution()) == shares(segment_distribution_on(today))
+    add_history(clientes[0], service_date=today, price=2_000_000)  # an admin edit moves one customer
+    assert shares(segment_distribution()) == shares(segment_distribution_on(today))
+    summaries.refresh_daily(today=today + datetime.timedelta(days=45))  # past every booked-ahead row
+    day = today + datetime.timedelta(days=60)  # not the scored day: scored live from the stored figures
+    assert shares(segment_distribution(day)) == shares(segment_distribution_on(day))
