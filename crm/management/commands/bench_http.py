@@ -13,7 +13,10 @@ divided by a bare `SELECT count(*) FROM crm_service_history` timed in the same r
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -85,9 +88,10 @@ class Command(BaseCommand):
                 "No hay clientes con historial en los resúmenes: carga datos (load_demo_data) y ejecuta "
                 "python manage.py refresh_summaries --full."
             )
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request otherwise
         user = get_user_model().objects.create_user(username=f"bench-http-{uuid.uuid4().hex[:10]}", is_staff=True)
         port = free_port()
-        server, log_path = self._start_gunicorn(port, workers)
+        server, log_path = self._start_gunicorn(port, workers, timeout)
         try:
             base = f"http://{HOST}:{port}"
             cookies = self._login(user)
@@ -115,23 +119,20 @@ class Command(BaseCommand):
                 if result.first_error:
                     self.stdout.write(f"  primer error: {result.first_error}")
         finally:
-            server.terminate()
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+            _stop(server)
             Proposal.objects.filter(created_by=user).delete()
             user.delete()  # its sessions expire unused; the rows reference nothing else
             os.unlink(log_path)
 
-    def _start_gunicorn(self, port: int, workers: int | None) -> tuple[subprocess.Popen, str]:
+    def _start_gunicorn(self, port: int, workers: int | None, timeout: float) -> tuple[subprocess.Popen, str]:
         env = dict(os.environ)
         env.update(
             GUNICORN_BIND=f"{HOST}:{port}",
             # The bench user makes many proposals a minute; the local engine costs nothing, unlike an AI backend.
             PROPOSAL_RATE_LIMIT_PER_MINUTE="1000000",
             PROPOSAL_BACKEND="local",
+            # A request the bench gave up on must not keep PostgreSQL busy after it: same limit server-side.
+            PGOPTIONS=f"-c statement_timeout={int(timeout * 1000)}",
         )
         if workers:
             env["GUNICORN_WORKERS"] = str(workers)
@@ -141,7 +142,9 @@ class Command(BaseCommand):
             sys.executable, "-m", "gunicorn", "-c", str(config), "--bind", f"{HOST}:{port}",
             "--access-logfile", "/dev/null", "aremko.wsgi",
         ]  # fmt: skip
-        server = subprocess.Popen(command, cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+        server = subprocess.Popen(  # noqa: S603 our own interpreter and config
+            command, cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         log.close()
         return server, log.name
 
@@ -237,3 +240,17 @@ class Command(BaseCommand):
             thread.join()
         result.seconds = time.perf_counter() - started
         return result
+
+
+def _stop(server: subprocess.Popen) -> None:
+    """Stop gunicorn and its workers (its own process group): TERM, then KILL whatever is left after 10 s."""
+    try:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+    except ProcessLookupError:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(server.pid, signal.SIGKILL)  # workers still finishing a request, or an orphan
+    server.wait()
