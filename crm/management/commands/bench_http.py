@@ -42,6 +42,7 @@ from ventas.models import ServiceHistory
 HOST = "127.0.0.1"
 CUSTOMER_POOL = 40  # pages about one customer rotate over this many of the biggest spenders
 COUNT_RUNS = 5
+PAGE_KEYS = ["dashboard", "buscar", "perfil", "historial", "segmento", "propuesta"]  # in _pages() order
 
 
 @dataclass
@@ -74,10 +75,19 @@ class Command(BaseCommand):
         parser.add_argument("--seconds", type=float, default=20.0, help="máximo de segundos por página")
         parser.add_argument("--workers", type=int, default=None, help="procesos de gunicorn (GUNICORN_WORKERS)")
         parser.add_argument("--timeout", type=float, default=30.0, help="segundos máximos por petición")
+        parser.add_argument(
+            "--pages",
+            default=",".join(PAGE_KEYS),
+            help=f"páginas a medir, separadas por comas (por defecto todas: {','.join(PAGE_KEYS)})",
+        )
 
-    def handle(self, *args, clients, requests, seconds, workers, timeout, **options):
+    def handle(self, *args, clients, requests, seconds, workers, timeout, pages, **options):
         if clients < 1 or requests < 1 or seconds <= 0 or timeout <= 0:
             raise CommandError("--clients y --requests deben ser al menos 1; --seconds y --timeout, positivos.")
+        wanted = [key.strip() for key in pages.split(",") if key.strip()]
+        unknown = set(wanted) - set(PAGE_KEYS)
+        if unknown or not wanted:
+            raise CommandError(f"Páginas desconocidas: {', '.join(sorted(unknown))}. Usa: {','.join(PAGE_KEYS)}.")
         pool = list(
             CustomerSummary.objects.filter(frequency__gt=0)
             .order_by("-monetary", "cliente_id")
@@ -97,7 +107,7 @@ class Command(BaseCommand):
             cookies = self._login(user)
             self._wait_until_up(base, server, log_path)
             count_ms = self._bare_count_ms()
-            pages = self._pages(pool)
+            pages = [page for key, page in zip(PAGE_KEYS, self._pages(pool), strict=True) if key in wanted]
             self.stdout.write(
                 f"gunicorn en {base}, base de datos {connection.vendor}, {clients} clientes concurrentes, "
                 f"máx. {requests} peticiones o {seconds:g} s por página"
