@@ -56,7 +56,7 @@ from crm.services.rfm import (
     segment_expression,
     with_rfm,
 )
-from ventas.models import ServiceHistory
+from ventas.models import Cliente, ServiceHistory
 
 logger = logging.getLogger(__name__)
 
@@ -443,8 +443,23 @@ def _after_history_save(sender, instance, **kwargs):
     refresh_customers([c for c, _ in touched], months=[_as_date(d) for _, d in touched])
 
 
-def _after_history_delete(sender, instance, **kwargs):
-    refresh_customers([instance.cliente_id], months=[_as_date(instance.service_date)])
+# Rows deleted by a cascade (a customer deleted in the admin), keyed by the object that started the delete:
+# refreshed once when the customers themselves are deleted, not once per row.
+_CASCADED: dict[int, set[tuple[int, datetime.date]]] = {}
+
+
+def _after_history_delete(sender, instance, origin=None, **kwargs):
+    touched = (instance.cliente_id, _as_date(instance.service_date))
+    if isinstance(origin, Cliente) or getattr(origin, "model", None) is Cliente:  # a customer or a queryset of them
+        _CASCADED.setdefault(id(origin), set()).add(touched)
+        return
+    refresh_customers([touched[0]], months=[touched[1]])
+
+
+def _after_customer_delete(sender, instance, origin=None, **kwargs):
+    touched = _CASCADED.pop(id(origin), None)  # the history goes before the customers in a cascade
+    if touched:
+        refresh_customers({pk for pk, _ in touched}, months={day for _, day in touched})
 
 
 def connect_signals() -> None:
@@ -455,3 +470,4 @@ def connect_signals() -> None:
     pre_save.connect(_before_history_save, sender=ServiceHistory, dispatch_uid="summaries_before_save")
     post_save.connect(_after_history_save, sender=ServiceHistory, dispatch_uid="summaries_after_save")
     post_delete.connect(_after_history_delete, sender=ServiceHistory, dispatch_uid="summaries_after_delete")
+    post_delete.connect(_after_customer_delete, sender=Cliente, dispatch_uid="summaries_after_customer_delete")

@@ -242,3 +242,30 @@ def test_dashboard_segment_totals_equal_the_raw_distribution_after_rebuilds_and_
     summaries.refresh_daily(today=today + datetime.timedelta(days=45))  # past every booked-ahead row
     day = today + datetime.timedelta(days=60)  # not the scored day: scored live from the stored figures
     assert shares(segment_distribution(day)) == shares(segment_distribution_on(day))
+
+
+def test_deleting_a_customer_refreshes_the_months_once_not_once_per_row():
+    from django.test.utils import CaptureQueriesContext
+
+    today = timezone.localdate()
+    keep = make_cliente("Queda Quintana")
+    add_history(keep, service_date=today, price=10_000)
+    gone = make_cliente("Borra Barros")
+    for days in range(6):
+        add_history(gone, service_date=today - datetime.timedelta(days=40 * days), price=20_000)
+    with CaptureQueriesContext(connection) as queries:
+        gone.delete()
+    refreshes = [q for q in queries.captured_queries if "INSERT INTO" in q["sql"] and "crm_customersummary" in q["sql"]]
+    assert len(refreshes) == 1
+    assert summary_months() == raw_months()
+    assert list(CustomerSummary.objects.values_list("cliente_id", flat=True)) == [keep.pk]
+
+
+def test_deleting_history_rows_in_bulk_through_django_refreshes_them():
+    today = timezone.localdate()
+    cliente = make_cliente("Masivo Morales")
+    for days in range(3):
+        add_history(cliente, service_date=today - datetime.timedelta(days=days), price=10_000)
+    ServiceHistory.objects.filter(cliente=cliente, service_date__lt=today).delete()
+    assert CustomerSummary.objects.get(pk=cliente.pk).frequency == 1
+    assert summary_months() == raw_months()
