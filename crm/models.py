@@ -409,3 +409,116 @@ class RecommenderModel(models.Model):
     @property
     def name_for_proposals(self) -> str:
         return f"{self.kind} #{self.pk} {self.fitted_at:%Y-%m-%d}"
+
+
+class CustomerSummary(models.Model):
+    """Per-customer figures of `crm_service_history`, kept by `crm.services.summaries` (never edited by hand).
+
+    One row per customer with at least one history row. Figures count the rows dated up to the day of the last
+    refresh (`visit`/`service` dates are real dates only, as in `crm.services.rfm`); a row dated later shows up
+    in `upcoming_service` and is counted by the daily refresh on its day. `r`, `f`, `m` and `segment` are the
+    scores as of `SummaryState.scored_on`; readers recompute them from the stored figures on any other day.
+    `history_rows`/`history_max_id` (all rows, any date) are the watermark used to spot writes made straight
+    into the table by the legacy system.
+    """
+
+    cliente = models.OneToOneField(
+        "ventas.Cliente",
+        verbose_name="cliente",
+        primary_key=True,
+        on_delete=models.CASCADE,
+        db_constraint=False,  # history has no constraint either; a raw DELETE of customers must not fail on us
+        related_name="summary",
+    )
+    first_service = models.DateField("primer servicio", null=True)
+    last_service = models.DateField("último servicio", null=True)
+    visit_days = models.PositiveIntegerField("días con visita", default=0)
+    frequency = models.PositiveIntegerField("servicios", default=0)
+    monetary = models.DecimalField("gasto total", max_digits=14, decimal_places=2, default=0)
+    upcoming_service = models.DateField("próximo servicio (fecha futura)", null=True)
+    history_rows = models.PositiveIntegerField("filas de historial", default=0)
+    history_max_id = models.BigIntegerField("mayor id de historial", default=0)
+    r = models.PositiveSmallIntegerField(null=True)
+    f = models.PositiveSmallIntegerField(null=True)
+    m = models.PositiveSmallIntegerField(null=True)
+    segment = models.CharField("segmento", max_length=20, default="no_history")
+
+    class Meta:
+        verbose_name = "resumen de cliente"
+        verbose_name_plural = "resúmenes de clientes"
+        indexes = [
+            models.Index("segment", models.F("monetary").desc(), "cliente", name="crm_summary_segment_spend"),
+            models.Index(fields=["upcoming_service"], name="crm_summary_upcoming"),
+        ]
+
+    def __str__(self):
+        return f"Resumen de {self.cliente_id}: {self.segment}"
+
+
+class MonthlyServiceSummary(models.Model):
+    """Services and revenue per calendar month and service (with its category), from `crm_service_history`.
+
+    Rows on the placeholder date (unknown legacy dates) are kept apart with `dated=False`: they count for the
+    whole-history service and category figures, never for a month.
+    """
+
+    month = models.DateField("mes")  # first day of the month
+    dated = models.BooleanField("fecha real", default=True)
+    service_type = models.CharField("categoría", max_length=100)
+    service_name = models.CharField("servicio", max_length=255)
+    services = models.PositiveIntegerField("servicios", default=0)
+    revenue = models.DecimalField("ingresos", max_digits=16, decimal_places=2, default=0)
+
+    class Meta:
+        verbose_name = "resumen mensual por servicio"
+        verbose_name_plural = "resúmenes mensuales por servicio"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["month", "dated", "service_type", "service_name"], name="crm_month_summary_once"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.month:%Y-%m} {self.service_name}: {self.services}"
+
+
+class SummaryState(models.Model):
+    """The single row (pk=1) describing the summaries: when they were refreshed and up to which history id.
+
+    Every refresh locks this row first, so refreshes never interleave.
+    """
+
+    built_at = models.DateTimeField("reconstrucción completa", null=True)
+    refreshed_at = models.DateTimeField("última actualización", null=True)
+    scored_on = models.DateField("segmentos calculados al", null=True)
+    score_rule = models.CharField("umbrales usados", max_length=200, blank=True, default="")
+    history_max_id = models.BigIntegerField("mayor id de historial visto", default=0)
+    # {"at_risk": [customers, "revenue"], ...} over the stored segments (as of scored_on): the dashboard's table.
+    segment_totals = models.JSONField("totales por segmento", default=dict)
+
+    class Meta:
+        verbose_name = "estado de los resúmenes"
+        verbose_name_plural = "estado de los resúmenes"
+
+    def __str__(self):
+        return f"Resúmenes al {self.refreshed_at}"
+
+
+class PeriodicJob(models.Model):
+    """The last scheduled run enqueued for each periodic job (see `crm.periodic`).
+
+    `last_slot` moves forward only through a conditional UPDATE, so two schedulers never enqueue the same run.
+    """
+
+    name = models.CharField("tarea", max_length=200, unique=True)
+    last_slot = models.DateTimeField("última ejecución programada", null=True)
+    last_enqueued_at = models.DateTimeField("encolada", null=True)
+    last_task_id = models.CharField("id de la tarea", max_length=100, blank=True, default="")
+
+    class Meta:
+        verbose_name = "tarea periódica"
+        verbose_name_plural = "tareas periódicas"
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name

@@ -5,11 +5,14 @@ Tests use the immediate backend, which runs a task as soon as it is enqueued.
 """
 
 import logging
+from dataclasses import asdict
 
 from django.db import transaction
 from django_tasks import task
 
-from crm.services import campaigns
+from crm import periodic
+from crm.periodic import daily, every, monthly
+from crm.services import campaigns, summaries
 from crm.services.privacy import access_log
 from crm.services.recommender.training import TrainingError, train
 from crm.services.retention import due_back, lifetime, movement
@@ -78,3 +81,38 @@ def train_recommender_task() -> dict:
 def retrain_after_import(sender=None, **kwargs) -> None:
     """Receiver of ventas.signals.history_imported: retrain once the import's transaction has committed."""
     transaction.on_commit(train_recommender_task.enqueue)
+
+
+# --- Summary tables (crm.services.summaries), on the periodic scheduler (crm.periodic) ---
+
+
+@task()
+def sync_summaries_task() -> dict:
+    """Refresh the summaries for writes the legacy system made straight into the history table."""
+    return asdict(summaries.sync_legacy_changes())
+
+
+@task()
+def daily_summaries_task() -> dict:
+    """Count rows whose future date has come and rescore every customer as of the new day."""
+    return asdict(summaries.refresh_daily())
+
+
+@task()
+def rebuild_summaries_task() -> dict:
+    """Rebuild the summaries from the whole history (catches in-place edits by the legacy system)."""
+    return asdict(summaries.rebuild())
+
+
+periodic.register(every(5), sync_summaries_task)
+periodic.register(daily(0, 0), daily_summaries_task)
+periodic.register(daily(3, 30), rebuild_summaries_task)
+
+
+# --- The rest of the schedule (times in America/Santiago) ---
+
+periodic.register(every(1), recover_campaigns_task)
+periodic.register(daily(2, 0), refresh_retention_task)
+periodic.register(daily(2, 30), purge_access_log_task)
+periodic.register(daily(4, 0), train_recommender_task)
+periodic.register(monthly(1, 1), segment_snapshot_task)

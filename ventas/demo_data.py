@@ -45,6 +45,7 @@ from django.utils import timezone
 from ventas.importing.writers import HISTORY_FIELDS, copy_rows
 from ventas.models import CategoriaProducto, CategoriaServicio, Cliente, Producto, ServiceHistory, Servicio
 from ventas.normalize import normalize_phone, rut_check_digit, search_key, season_of
+from ventas.signals import history_written
 
 logger = logging.getLogger(__name__)
 
@@ -665,6 +666,7 @@ def reset_demo_data() -> None:
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute(f"DELETE FROM {ServiceHistory._meta.db_table}")  # noqa: S608 constant table name
+        history_written.send(sender=ServiceHistory, cliente_ids=None, dates=None)  # derived tables empty too
         if _customers_referenced_elsewhere():
             while ids := list(Cliente.objects.order_by().values_list("pk", flat=True)[:2000]):
                 Cliente.objects.filter(pk__in=ids).delete()
@@ -765,4 +767,6 @@ def load_demo_data(
         rows_done += len(history)
         if progress:
             progress(clients_done, size.clients, rows_done)
+    with transaction.atomic():
+        history_written.send(sender=ServiceHistory, cliente_ids=None, dates=None)  # one rebuild, not per chunk
     return LoadResult(clients_done, with_history, rows_done, total_paid, time.perf_counter() - started)

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("crm", "0006_campaign_leases"),
+        ("crm", "0007_summaries"),
         ("ventas", "0005_service_history_covering_indexes"),
     ]
 

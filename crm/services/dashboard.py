@@ -1,17 +1,20 @@
-"""The dashboard selector: every figure staff see on `/ventas/crm/`, computed in the database, never cached."""
+"""The dashboard selector: every figure staff see on `/ventas/crm/`, read from the summary tables.
+
+The summaries (`crm.services.summaries`) are kept exact by every write the CRM makes and by the periodic
+refresh; the page says when they last changed. No query here reads the history table.
+"""
 
 import datetime
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Count, Sum
-from django.db.models.functions import TruncMonth
+from django.db.models import Sum
 from django.utils import timezone
 
+from crm.models import MonthlyServiceSummary, SummaryState
 from crm.services.charts import BarChart, bar_chart
 from crm.services.segments import SegmentShare, segment_distribution
 from ventas.formatting import format_clp, format_number
-from ventas.models import ServiceHistory
 
 MONTHS_SHOWN = 24
 TOP_SERVICES = 5
@@ -67,6 +70,7 @@ class DashboardStats:
     months: list[MonthFigures]
     revenue_chart: BarChart
     segments: list[SegmentShare]
+    refreshed_at: datetime.datetime | None  # when the summaries last changed; None: never built
 
 
 def add_months(day: datetime.date, months: int) -> datetime.date:
@@ -83,11 +87,9 @@ def monthly_revenue(as_of: datetime.date, months: int = MONTHS_SHOWN) -> list[Mo
     start = add_months(as_of, -(months - 1))
     end = add_months(as_of, 1)
     rows = (
-        ServiceHistory.objects.with_real_dates()
-        .filter(service_date__gte=start, service_date__lt=end)
-        .annotate(month=TruncMonth("service_date"))
+        MonthlyServiceSummary.objects.filter(dated=True, month__gte=start, month__lt=end)
         .values("month")
-        .annotate(services=Count("id"), revenue=Sum("price_paid"))
+        .annotate(services=Sum("services"), revenue=Sum("revenue"))
         .order_by("month")
     )
     found = {_as_date(row["month"]): row for row in rows}
@@ -104,14 +106,15 @@ def _as_date(value) -> datetime.date:
 
 
 def service_figures() -> tuple[list[ServiceFigures], list[ServiceFigures]]:
-    """(categories, services), each by revenue, from one grouped scan of the whole history.
+    """(categories, services), each by revenue over the whole history (placeholder dates included).
 
-    One query grouped by (category, service); the few dozen resulting rows are folded per category here.
+    One query grouped by (category, service) on the monthly summary; the few dozen resulting rows are folded
+    per category here.
     """
     rows = (
-        ServiceHistory.objects.order_by()
+        MonthlyServiceSummary.objects.order_by()
         .values("service_type", "service_name")
-        .annotate(services=Count("id"), revenue=Sum("price_paid"))
+        .annotate(services=Sum("services"), revenue=Sum("revenue"))
     )
     services: dict[str, list] = {}
     categories: dict[str, list] = {}
@@ -129,9 +132,10 @@ def service_figures() -> tuple[list[ServiceFigures], list[ServiceFigures]]:
 
 
 def dashboard_stats(as_of: datetime.date | None = None) -> DashboardStats:
-    """All dashboard figures as of a date (default today in Santiago), in five aggregate queries.
+    """All dashboard figures as of a date (default today in Santiago), in six small queries on the summaries.
 
-    Service and category figures cover the whole history.
+    Service and category figures cover the whole history. `as_of` places the month window and the recency
+    scores; the other figures are the summaries' (the history as of today).
 
     - customers: total, with and without history, and per RFM segment (customers, lifetime revenue);
     - this calendar month and the same month last year (services, revenue), from the 24-month series;
@@ -139,7 +143,8 @@ def dashboard_stats(as_of: datetime.date | None = None) -> DashboardStats:
       ticket (revenue / services); top 5 services by revenue over the whole history.
     """
     as_of = as_of or timezone.localdate()
-    segments = segment_distribution(as_of)
+    state = SummaryState.objects.filter(pk=1).first()
+    segments = segment_distribution(as_of, state=state)
     months = monthly_revenue(as_of)
     categories, services = service_figures()
     total_services = sum(category.services for category in categories)
@@ -174,4 +179,5 @@ def dashboard_stats(as_of: datetime.date | None = None) -> DashboardStats:
         months=months,
         revenue_chart=bar_chart(points, label_every=3),
         segments=segments,
+        refreshed_at=state.refreshed_at if state else None,
     )

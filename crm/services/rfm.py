@@ -13,8 +13,11 @@ Promising (R=3, F=1) · At Risk (R=1, F≥2) · Hibernating (R=1, F=1, M≥2) ·
 Occasional (everything else) · Sin historial (no services at all).
 
 Only services dated up to the as-of date count (a past date reproduces that day's segments; recency is never
-negative). Everything is one aggregate query over `Cliente LEFT JOIN crm_service_history`; history rows are
-never loaded into Python.
+negative). The raw functions (`annotate_rfm`, `rfm_by_customer`, `customer_rfm`, `segment_members`,
+`customers_in_segment`) are one aggregate query over `Cliente LEFT JOIN crm_service_history`: exact for any date,
+but they read the history. Pages read the summary table instead (the `*_from_summaries` functions, kept by
+`crm.services.summaries` with these same expressions), which holds each customer's figures as of today: the
+same segments as the raw query for today, without touching the history.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from crm.models import CustomerSummary, SummaryState
 from ventas.models import Cliente, ServiceHistory
 
 
@@ -134,15 +138,79 @@ def _as_of(as_of: datetime.date | None) -> datetime.date:
     return as_of or timezone.localdate()
 
 
-def _with_rfm(queryset: QuerySet, as_of: datetime.date, prefix: str) -> QuerySet:
-    """Apply the RFM annotations; `prefix` leads from the queryset's model to the history columns."""
+def score_expressions(as_of: datetime.date, *, last_service: str, frequency: str, monetary: str) -> dict[str, Case]:
+    """The R, F and M scores (keys "r", "f", "m") as expressions over three columns or annotations: the date of
+    the last real service up to as_of, the number of services and the money spent. None without history.
+
+    The one home of the RFM thresholds: the raw query below and the summaries (`crm.services.summaries`) both
+    score with these expressions, so they cannot disagree.
+    """
     recent, mid = settings.RFM_RECENCY_DAYS[0], settings.RFM_RECENCY_DAYS[1]
     often, sometimes = settings.RFM_FREQUENCY[0], settings.RFM_FREQUENCY[1]
     high, medium = settings.RFM_MONETARY[0], settings.RFM_MONETARY[1]
+    no_history = Q(**{f"{frequency}__lte": 0})
+    return {
+        "r": Case(
+            When(no_history, then=Value(None)),
+            # Date comparisons instead of day arithmetic: portable and index-friendly.
+            When(Q(**{f"{last_service}__gte": as_of - datetime.timedelta(days=recent)}), then=Value(3)),
+            When(Q(**{f"{last_service}__gte": as_of - datetime.timedelta(days=mid)}), then=Value(2)),
+            default=Value(1),
+            output_field=IntegerField(),
+        ),
+        "f": Case(
+            When(no_history, then=Value(None)),
+            When(Q(**{f"{frequency}__gte": often}), then=Value(3)),
+            When(Q(**{f"{frequency}__gte": sometimes}), then=Value(2)),
+            default=Value(1),
+            output_field=IntegerField(),
+        ),
+        "m": Case(
+            When(no_history, then=Value(None)),
+            When(Q(**{f"{monetary}__gte": high}), then=Value(3)),
+            When(Q(**{f"{monetary}__gte": medium}), then=Value(2)),
+            default=Value(1),
+            output_field=IntegerField(),
+        ),
+    }
+
+
+def segment_expression(*, r: str, f: str, m: str, frequency: str) -> Case:
+    """The segment key (first match wins, see the module docstring) from three score columns or annotations."""
+
+    columns = {"r": r, "f": f, "m": m}
+
+    def scores(**wanted) -> Q:  # scores(r__gte=2) -> Q(<r column>__gte=2)
+        lookups = {}
+        for key, value in wanted.items():
+            score, _, lookup = key.partition("__")
+            lookups[columns[score] + (f"__{lookup}" if lookup else "")] = value
+        return Q(**lookups)
+
+    return Case(
+        When(Q(**{f"{frequency}__lte": 0}), then=Value("no_history")),
+        When(scores(r=3, f=3, m=3), then=Value("vip")),
+        When(scores(r__gte=2, f__gte=2, m__gte=2), then=Value("champions")),
+        When(scores(r__gte=2, f__gte=2), then=Value("loyal")),
+        When(scores(r=3, f=1), then=Value("promising")),
+        When(scores(r=1, f__gte=2), then=Value("at_risk")),
+        When(scores(r=1, f=1, m__gte=2), then=Value("hibernating")),
+        When(scores(r=1), then=Value("lost")),
+        default=Value("occasional"),
+        output_field=CharField(),
+    )
+
+
+def score_rule() -> str:
+    """The thresholds in force, as text: stored scores are reusable only while this does not change."""
+    return repr((settings.RFM_RECENCY_DAYS[:2], settings.RFM_FREQUENCY[:2], settings.RFM_MONETARY[:2]))
+
+
+def with_rfm(queryset: QuerySet, as_of: datetime.date, prefix: str) -> QuerySet:
+    """Apply the RFM annotations; `prefix` leads from the queryset's model to the history columns."""
     # Only services up to as_of count, so a past as_of reproduces what the figures were on that day.
     until = Q(**{f"{prefix}service_date__lte": as_of})
     real_date = until & ~Q(**{f"{prefix}service_date": settings.HISTORY_PLACEHOLDER_DATE})
-    has_history = Q(frequency__gt=0)
 
     return (
         queryset.annotate(
@@ -157,43 +225,9 @@ def _with_rfm(queryset: QuerySet, as_of: datetime.date, prefix: str) -> QuerySet
         )
         .annotate(
             recency_days=DaysBetween(Value(as_of), F("last_service")),
-            r=Case(
-                When(~has_history, then=Value(None)),
-                # Date comparisons instead of day arithmetic: portable and index-friendly.
-                When(last_service__gte=as_of - datetime.timedelta(days=recent), then=Value(3)),
-                When(last_service__gte=as_of - datetime.timedelta(days=mid), then=Value(2)),
-                default=Value(1),
-                output_field=IntegerField(),
-            ),
-            f=Case(
-                When(~has_history, then=Value(None)),
-                When(frequency__gte=often, then=Value(3)),
-                When(frequency__gte=sometimes, then=Value(2)),
-                default=Value(1),
-                output_field=IntegerField(),
-            ),
-            m=Case(
-                When(~has_history, then=Value(None)),
-                When(monetary__gte=high, then=Value(3)),
-                When(monetary__gte=medium, then=Value(2)),
-                default=Value(1),
-                output_field=IntegerField(),
-            ),
+            **score_expressions(as_of, last_service="last_service", frequency="frequency", monetary="monetary"),
         )
-        .annotate(
-            segment=Case(
-                When(~has_history, then=Value("no_history")),
-                When(r=3, f=3, m=3, then=Value("vip")),
-                When(r__gte=2, f__gte=2, m__gte=2, then=Value("champions")),
-                When(r__gte=2, f__gte=2, then=Value("loyal")),
-                When(r=3, f=1, then=Value("promising")),
-                When(r=1, f__gte=2, then=Value("at_risk")),
-                When(r=1, f=1, m__gte=2, then=Value("hibernating")),
-                When(r=1, then=Value("lost")),
-                default=Value("occasional"),
-                output_field=CharField(),
-            ),
-        )
+        .annotate(segment=segment_expression(r="r", f="f", m="m", frequency="frequency"))
     )
 
 
@@ -204,7 +238,7 @@ def annotate_rfm(queryset: QuerySet[Cliente], as_of: datetime.date | None = None
     `monetary` (Decimal, 0 without history), `recency_days` (int or None), `r`, `f`, `m` (int, None without
     history) and `segment` (a key of SEGMENTS).
     """
-    return _with_rfm(queryset, _as_of(as_of), "historial_servicios__")
+    return with_rfm(queryset, _as_of(as_of), "historial_servicios__")
 
 
 def rfm_by_customer(as_of: datetime.date | None = None) -> QuerySet:
@@ -212,7 +246,7 @@ def rfm_by_customer(as_of: datetime.date | None = None) -> QuerySet:
     table alone: much cheaper than joining every customer when only aggregates or ids are needed."""
     as_of = _as_of(as_of)
     history = ServiceHistory.objects.filter(service_date__lte=as_of).order_by().values("cliente_id")
-    return _with_rfm(history, as_of, "")
+    return with_rfm(history, as_of, "")
 
 
 def customer_rfm(cliente_id: int, as_of: datetime.date | None = None) -> RFMResult:
@@ -241,3 +275,99 @@ def segment_members(key: str, as_of: datetime.date | None = None) -> QuerySet[Cl
 def customers_in_segment(key: str, as_of: datetime.date | None = None) -> QuerySet[Cliente]:
     """All customers of one segment, annotated as `annotate_rfm` does. KeyError for unknown keys."""
     return annotate_rfm(segment_members(key, as_of), as_of)
+
+
+# --- The same figures read from the summary table (kept by crm.services.summaries) ---
+
+
+def stored_scores_valid(as_of: datetime.date, state: SummaryState | None = None) -> bool:
+    """Whether the scores stored in the summary are those of `as_of` under today's thresholds (one tiny query).
+
+    The summary's `r`/`f`/`m`/`segment` columns are scored as of `SummaryState.scored_on` (the daily refresh
+    moves it to today); on any other day, or after a threshold change, readers score the stored figures live.
+    Pass the state row when you already have it (no query then).
+    """
+    if state is None:
+        state = SummaryState.objects.filter(pk=1).first()
+    return state is not None and state.scored_on == as_of and state.score_rule == score_rule()
+
+
+def _summary_scores(as_of: datetime.date, stored: bool | None, *, prefix: str, names: dict[str, str]) -> dict:
+    """Score expressions over summary columns reached through `prefix`, named as `names` says."""
+    if stored is None:
+        stored = stored_scores_valid(as_of)
+    if stored:
+        return {
+            names["r"]: F(f"{prefix}r"),
+            names["f"]: F(f"{prefix}f"),
+            names["m"]: F(f"{prefix}m"),
+            # Through a LEFT JOIN (customers without a summary row) the segment can be NULL.
+            names["segment"]: Coalesce(F(f"{prefix}segment"), Value("no_history")) if prefix else F("segment"),
+        }
+    live = score_expressions(
+        as_of, last_service=names["last_service"], frequency=names["frequency"], monetary=names["monetary"]
+    )
+    return {names[key]: expression for key, expression in live.items()}
+
+
+def scored_summaries(as_of: datetime.date | None = None, *, stored: bool | None = None) -> QuerySet[CustomerSummary]:
+    """Summary rows (one per customer with history) annotated with `rfm_r`, `rfm_f`, `rfm_m` and `rfm_segment`
+    as of `as_of` (default today). `stored=None` uses the stored scores when they are as of that day (one query
+    to know), True/False forces stored/live scores. `monetary` is the customer's spend up to today.
+    """
+    as_of = _as_of(as_of)
+    names = {"r": "rfm_r", "f": "rfm_f", "m": "rfm_m", "segment": "rfm_segment"}
+    names |= {"last_service": "last_service", "frequency": "frequency", "monetary": "monetary"}
+    scores = _summary_scores(as_of, stored, prefix="", names=names)
+    segment = scores.pop("rfm_segment", None) or segment_expression(
+        r="rfm_r", f="rfm_f", m="rfm_m", frequency="frequency"
+    )
+    return CustomerSummary.objects.annotate(**scores).annotate(rfm_segment=segment)
+
+
+def annotate_rfm_from_summaries(
+    queryset: QuerySet[Cliente], as_of: datetime.date | None = None, *, stored: bool | None = None
+) -> QuerySet[Cliente]:
+    """Customers annotated as `annotate_rfm` does (same names), read from the summary: no history scan."""
+    as_of = _as_of(as_of)
+    names = {key: key for key in ("r", "f", "m", "segment", "last_service", "frequency", "monetary")}
+    scores = _summary_scores(as_of, stored, prefix="summary__", names=names)
+    segment = scores.pop("segment", None) or segment_expression(r="r", f="f", m="m", frequency="frequency")
+    return (
+        queryset.annotate(
+            last_service=F("summary__last_service"),
+            first_service=F("summary__first_service"),
+            frequency=Coalesce(F("summary__frequency"), Value(0)),
+            monetary=Coalesce(
+                F("summary__monetary"), Value(Decimal(0)), output_field=DecimalField(max_digits=14, decimal_places=2)
+            ),
+        )
+        .annotate(recency_days=DaysBetween(Value(as_of), F("last_service")), **scores)
+        .annotate(segment=segment)
+    )
+
+
+def segment_members_from_summaries(
+    key: str, as_of: datetime.date | None = None, *, stored: bool | None = None
+) -> QuerySet[Cliente]:
+    """Customers of one segment as of `as_of` (default today), decided on the summary. KeyError for unknown keys.
+
+    A plain filter (`pk IN (...)`), cheap to count or to combine; "Sin historial" is every customer without a
+    summary row with services.
+    """
+    get_segment(key)
+    summaries = scored_summaries(as_of, stored=stored)
+    if key == "no_history":
+        return Cliente.objects.exclude(pk__in=summaries.exclude(rfm_segment="no_history").values("cliente_id"))
+    return Cliente.objects.filter(pk__in=summaries.filter(rfm_segment=key).values("cliente_id"))
+
+
+def customers_in_segment_from_summaries(
+    key: str, as_of: datetime.date | None = None, *, stored: bool | None = None
+) -> QuerySet[Cliente]:
+    """All customers of one segment, annotated as `annotate_rfm` does, from the summary. KeyError for unknown keys.
+
+    Campaign audiences: `customers_in_segment_from_summaries(segment, as_of, stored=False)` is one query
+    (scores computed from the stored figures), exactly the customers `customers_in_segment` returns for today.
+    """
+    return annotate_rfm_from_summaries(segment_members_from_summaries(key, as_of, stored=stored), as_of, stored=stored)

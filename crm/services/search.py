@@ -6,9 +6,17 @@ from dataclasses import dataclass
 
 from django.core.paginator import Page
 from django.db.models import Case, Count, IntegerField, Q, Value, When, Window
+from django.utils import timezone
 
 from crm.services.pagination import CountedPaginator, paginate
-from crm.services.rfm import Segment, annotate_rfm, get_segment, rfm_by_customer, segment_members
+from crm.services.rfm import (
+    Segment,
+    annotate_rfm_from_summaries,
+    get_segment,
+    scored_summaries,
+    segment_members_from_summaries,
+    stored_scores_valid,
+)
 from ventas.models import Cliente
 from ventas.normalize import phone_search_digits, search_key
 
@@ -44,6 +52,8 @@ def search_customers(
     Order: name starting with the query, then a word starting with it, then any match; within each, the
     biggest spenders first. A segment without a query is listed biggest spenders first ("Sin historial": by
     name).
+
+    Segments and figures come from the summary table (`crm.services.summaries`): no query reads the history.
     """
     query = clean_query(query)
     segment = get_segment(segment_key) if segment_key else None
@@ -65,7 +75,8 @@ def search_customers(
     match = Q(busqueda__contains=key) if key else Q(pk__in=[])
     if digits:
         match |= Q(telefono__contains=digits)
-    customers = segment_members(segment.key, as_of) if segment else Cliente.objects.all()
+    stored = stored_scores_valid(as_of or timezone.localdate())
+    customers = segment_members_from_summaries(segment.key, as_of, stored=stored) if segment else Cliente.objects.all()
     customers = customers.filter(match).order_by()
     rank = Case(
         When(busqueda__startswith=key, then=Value(0)),
@@ -73,8 +84,12 @@ def search_customers(
         default=Value(2),
         output_field=IntegerField(),
     )
-    # Count on the plain filter; annotate (join and group the history) only the customers that matched.
-    results = annotate_rfm(customers, as_of).annotate(rank=rank).order_by("rank", "-monetary", "nombre", "pk")
+    # Count on the plain filter; the page joins the summary of the customers shown.
+    results = (
+        annotate_rfm_from_summaries(customers, as_of, stored=stored)
+        .annotate(rank=rank)
+        .order_by("rank", "-monetary", "nombre", "pk")
+    )
     page = paginate(results, page_number, PAGE_SIZE, count_queryset=customers)
     return SearchResult(query=query, segment=segment, page=page, message=message)
 
@@ -82,30 +97,33 @@ def search_customers(
 def _segment_page(segment: Segment, page_number, as_of: datetime.date | None) -> Page:
     """A page of a whole segment, biggest spenders first (customers without history: by name).
 
-    A segment can hold tens of thousands of customers: the order and the page are decided on the history
-    table alone, and only the 25 customers shown are loaded and annotated.
+    A segment can hold tens of thousands of customers: the order and the page are decided on the summary table
+    alone (an index on segment and spend when the stored scores are today's), and only the 25 customers shown
+    are loaded.
     """
+    as_of = as_of or timezone.localdate()
+    stored = stored_scores_valid(as_of)
     if segment.key == "no_history":
         page = paginate(
-            segment_members(segment.key, as_of).order_by("nombre", "pk").values_list("pk", flat=True),
+            segment_members_from_summaries(segment.key, as_of, stored=stored)
+            .order_by("nombre", "pk")
+            .values_list("pk", flat=True),
             page_number,
             PAGE_SIZE,
         )
         page_ids = list(page.object_list)
     else:
-        page_ids, page = _ranked_segment_page(segment, page_number, as_of)
-    customers = annotate_rfm(Cliente.objects.filter(pk__in=page_ids), as_of).in_bulk()
+        page_ids, page = _ranked_segment_page(segment, page_number, as_of, stored)
+    customers = annotate_rfm_from_summaries(Cliente.objects.filter(pk__in=page_ids), as_of, stored=stored).in_bulk()
     page.object_list = [customers[pk] for pk in page_ids]
     return page
 
 
-def _ranked_segment_page(segment: Segment, page_number, as_of: datetime.date | None) -> tuple[list[int], Page]:
-    """Ids of one page of a segment by spend, and its Page; the total comes in the same query (a window count),
-    so the expensive grouping of the history runs once per page view."""
+def _ranked_segment_page(segment: Segment, page_number, as_of: datetime.date, stored: bool) -> tuple[list[int], Page]:
+    """Ids of one page of a segment by spend, and its Page; the total comes in the same query (a window count)."""
+    members = scored_summaries(as_of, stored=stored).filter(rfm_segment=segment.key)
     ranked = (
-        rfm_by_customer(as_of)
-        .filter(segment=segment.key)
-        .annotate(total=Window(Count("*")))
+        members.annotate(total=Window(Count("*")))
         .order_by("-monetary", "cliente_id")
         .values_list("cliente_id", "total")
     )
@@ -115,7 +133,7 @@ def _ranked_segment_page(segment: Segment, page_number, as_of: datetime.date | N
         number = 1
     rows = list(ranked[(number - 1) * PAGE_SIZE : number * PAGE_SIZE])
     if not rows and number > 1:  # past the end (an old link): count, then show the last page
-        number = max(1, math.ceil(rfm_by_customer(as_of).filter(segment=segment.key).count() / PAGE_SIZE))
+        number = max(1, math.ceil(members.count() / PAGE_SIZE))
         rows = list(ranked[(number - 1) * PAGE_SIZE : number * PAGE_SIZE])
     paginator = CountedPaginator(ranked, PAGE_SIZE, count=rows[0][1] if rows else 0)
     ids = [cliente_id for cliente_id, _ in rows]

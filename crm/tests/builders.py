@@ -3,6 +3,7 @@
 import datetime
 from decimal import Decimal
 
+from crm.services.summaries import refresh_customers
 from ventas.models import Cliente, ServiceHistory
 
 AS_OF = datetime.date(2026, 6, 30)
@@ -51,7 +52,8 @@ def customer_with(*, services: int, spent: int, last_days_ago: int | None, as_of
                 year=day.year,
             )
         )
-    ServiceHistory.objects.bulk_create(rows)
+    ServiceHistory.objects.bulk_create(rows)  # bulk_create sends no signals: refresh as the importer does
+    refresh_customers([cliente.pk])
     return cliente
 
 
@@ -85,6 +87,7 @@ def many_customers(count: int, *, services_each: int = 3, today=None) -> list[Cl
             for step in range(services_each)
         ]
     )
+    refresh_customers([cliente.pk for cliente in clientes])
     return clientes
 
 

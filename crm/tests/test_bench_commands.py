@@ -1,5 +1,9 @@
 import datetime
+import os
+import subprocess
+import sys
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -8,6 +12,8 @@ from crm.models import Proposal
 from ventas.models import CategoriaServicio, Cliente, ServiceHistory, Servicio
 
 pytestmark = pytest.mark.django_db
+
+BASE_DIR = Path(__file__).resolve().parents[2]
 
 
 def test_bench_proposals_prints_the_median_and_stores_nothing():
@@ -25,3 +31,28 @@ def test_bench_proposals_prints_the_median_and_stores_nothing():
     assert "mediana:" in out.getvalue()
     assert "modelo de recomendación: motor-predeterminado" in out.getvalue()
     assert not Proposal.objects.exists()
+
+
+def test_bench_http_drives_every_page_through_gunicorn_without_errors(tmp_path):
+    """Tiny numbers, in subprocesses on a throw-away SQLite file: gunicorn must see the same database."""
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    env.update(DEBUG="true", DATABASE_URL=f"sqlite:///{tmp_path / 'bench.sqlite3'}")
+
+    def manage(*args):
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=180
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout
+
+    manage("migrate", "-v0")
+    manage("load_demo_data", "--scale", "0.05")
+    manage("refresh_summaries", "--full")
+    out = manage("bench_http", "--clients", "2", "--requests", "4", "--seconds", "20", "--workers", "1")
+
+    rows = {line.split("  ")[0]: line.split() for line in out.splitlines()}
+    for page in ("dashboard", "buscar nombre", "perfil", "historial", "segmento at_risk", "generar propuesta"):
+        row = rows[page]
+        assert row[-7:-5] == ["4", "0"], out  # 4 requests, 0 errors
+    assert "count(*) de crm_service_history: mediana" in out
+    assert "primer error" not in out

@@ -2,9 +2,12 @@ import datetime
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from crm.models import SummaryState
 from crm.services.charts import bar_chart, compact_clp
 from crm.services.dashboard import add_months, dashboard_stats
 from crm.tests.builders import AS_OF, add_history, make_cliente, many_customers
@@ -131,6 +134,16 @@ def test_dashboard_page_shows_formatted_figures_and_segment_links(staff_client):
     for key in ("vip", "at_risk", "no_history"):
         assert f'href="/ventas/crm/buscar/?segmento={key}"' in html
     assert '<svg class="chart' in html and '<rect class="chart-bar"' in html
+
+
+def test_dashboard_reads_the_summaries_not_the_history_and_says_when_they_changed(staff_client):
+    add_history(make_cliente("Hoy Hernández"), service_date=timezone.localdate(), price=50_000)
+    with CaptureQueriesContext(connection) as queries:
+        html = staff_client.get(reverse("crm_dashboard")).content.decode()
+    assert not [q["sql"] for q in queries.captured_queries if "crm_service_history" in q["sql"]]
+    refreshed = timezone.localtime(SummaryState.objects.get().refreshed_at)
+    assert f"Cifras actualizadas: {refreshed:%d-%m-%Y %H:%M}." in html
+    assert "$50.000" in html
 
 
 def test_dashboard_is_never_cached(staff_client):

@@ -99,8 +99,9 @@ from ventas.importing.readers import ImportFileError, Table, UnreadableLine, ope
 from ventas.importing.writers import history_writer
 from ventas.models import Cliente, ImportedRow, ImportRun, ServiceHistory
 from ventas.normalize import looks_like_rut, normalize_phone, normalize_rut, season_of
-from ventas.signals import history_imported
+from ventas.signals import history_imported, history_written
 
+HISTORY_DATE = 3  # index of the service date in _HistoryRow.values
 BATCH_SIZE = 5000
 Progress = Callable[["ImportSummary"], None]
 
@@ -564,6 +565,10 @@ class _HistoryImporter(_Importer):
         new = list(zip(cliente_ids[: len(new)], new, strict=True))
         if moves:
             self.reattribute(moves)
+            # Moved rows: both customers change, in months not known here (None: all of theirs).
+            history_written.send(
+                sender=ServiceHistory, cliente_ids={c for _, old, pk in moves for c in (old, pk)}, dates=None
+            )
         if not new:
             return
         ids = self.writer.insert_history([(pk, *row.values) for pk, row in new])
@@ -572,6 +577,11 @@ class _HistoryImporter(_Importer):
             (self.kind, row.key, run_id, row.line, history_id) for (_, row), history_id in zip(new, ids, strict=True)
         )
         self.summary.imported += len(new)
+        history_written.send(
+            sender=ServiceHistory,
+            cliente_ids={pk for pk, _ in new},
+            dates={row.values[HISTORY_DATE] for _, row in new},
+        )
 
     def reattribute(self, moves: list[tuple[int, int, int]]) -> None:
         """Give lines imported before (history id, customer now, customer chosen now) to the customer chosen

@@ -132,8 +132,27 @@ def recorded_commands(monkeypatch):
         return None
 
     monkeypatch.setattr(demo_command, "call_command", fake_call_command)
-    monkeypatch.setattr(demo_command, "start_task_worker", lambda: calls.append(("db_worker", (), {})))
+
+    def fake_process(name):
+        def start():
+            calls.append((name, (), {}))
+            return StoppedProcess()
+
+        return start
+
+    monkeypatch.setattr(demo_command, "start_task_worker", fake_process("db_worker"))
+    monkeypatch.setattr(demo_command, "start_scheduler", fake_process("periodic"))
     return calls
+
+
+class StoppedProcess:
+    """Stands in for a background process the demo starts and stops (none is spawned in tests)."""
+
+    def terminate(self):
+        pass
+
+    def wait(self, timeout=None):
+        return 0
 
 
 def test_demo_serves_on_the_given_address_without_reloader(settings, recorded_commands):
@@ -144,7 +163,7 @@ def test_demo_serves_on_the_given_address_without_reloader(settings, recorded_co
     output = run("demo", "--addrport", "127.0.0.1:8123")
 
     names = [name for name, _, _ in recorded_commands]
-    assert names == ["migrate", "db_worker", "runserver"]
+    assert names == ["migrate", "db_worker", "periodic", "runserver"]
     assert recorded_commands[-1][1:] == (("127.0.0.1:8123",), {"use_reloader": False})
     assert "http://127.0.0.1:8123/ventas/crm/" in output
 

@@ -20,7 +20,6 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from crm.roles import RECEPCION, sync_roles
-from crm.services.rfm import annotate_rfm
 from ventas.models import Cliente
 
 
@@ -33,8 +32,12 @@ class Command(BaseCommand):
     def handle(self, *args, runs, **options):
         if runs < 1:
             raise CommandError("--runs debe ser al menos 1.")
-        top = annotate_rfm(Cliente.objects.order_by()).order_by("-monetary", "pk").values("pk", "nombre", "telefono")
-        top = top.first()
+        top = (
+            Cliente.objects.filter(summary__frequency__gt=0)
+            .order_by("-summary__monetary", "pk")
+            .values("pk", "nombre", "telefono")
+            .first()
+        ) or Cliente.objects.order_by("pk").values("pk", "nombre", "telefono").first()
         if top is None:
             raise CommandError("No hay clientes: carga datos primero (python manage.py load_demo_data).")
         name_query = top["nombre"].split()[-1][:12]

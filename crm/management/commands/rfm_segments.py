@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from crm.services.rfm import rfm_by_customer
-from crm.services.segments import segment_distribution
+from crm.services.segments import segment_distribution, segment_distribution_on
 from ventas.formatting import format_clp, format_date, format_number
 
 CSV_FIELDS = ["cliente_id", "recency_days", "frequency", "monetary", "r", "f", "m", "segment"]
@@ -41,7 +41,7 @@ class Command(BaseCommand):
         if csv:
             self._write_csv(day)
         else:
-            self._write_distribution(day)
+            self._write_distribution(day, exact=bool(as_of))
 
     def _write_csv(self, day):
         writer = csv.writer(self.stdout, lineterminator="\n")
@@ -55,8 +55,9 @@ class Command(BaseCommand):
             recency = "" if recency_days is None else recency_days  # only placeholder dates: recency unknown
             writer.writerow([pk, recency, frequency, int(monetary), r, f, m, segment])
 
-    def _write_distribution(self, day):
-        shares = segment_distribution(day)
+    def _write_distribution(self, day, exact):
+        # A given date is recomputed from the history (exact for that day); today comes from the summaries.
+        shares = segment_distribution_on(day) if exact else segment_distribution(day)
         self.stdout.write(f"Segmentos RFM al {format_date(day)}")
         self.stdout.write(f"{'Segmento':<16}{'Clave':<13}{'Clientes':>10}{'%':>8}{'Ingresos':>18}{'%':>8}")
         for share in shares:

@@ -21,6 +21,11 @@ def start_task_worker() -> subprocess.Popen | None:
     return subprocess.Popen([sys.executable, str(settings.BASE_DIR / "manage.py"), "db_worker"])  # noqa: S603
 
 
+def start_scheduler() -> subprocess.Popen:
+    """Run the periodic scheduler (`crm.periodic`) beside the worker: summaries refresh, nightly jobs."""
+    return subprocess.Popen([sys.executable, str(settings.BASE_DIR / "manage.py"), "periodic"])  # noqa: S603
+
+
 class Command(BaseCommand):
     help = (
         "Prepara la demostración: migra la base de datos, carga datos de demostración si no hay clientes, "
@@ -51,14 +56,16 @@ class Command(BaseCommand):
         )
         if not no_serve:
             worker = start_task_worker()
+            scheduler = start_scheduler() if worker else None
             if worker:
-                self.stdout.write("Worker de tareas en segundo plano iniciado (campañas).")
+                self.stdout.write("Worker de tareas y programador de tareas periódicas iniciados en segundo plano.")
             try:
                 call_command("runserver", addrport, use_reloader=False)
             finally:
-                if worker:
-                    worker.terminate()
-                    worker.wait(timeout=10)
+                for process in (scheduler, worker):
+                    if process:
+                        process.terminate()
+                        process.wait(timeout=10)
 
     def _demo_user(self) -> tuple[str, str]:
         """Create or reset the staff superuser DEMO_USER (role Administración); its password is DEMO_PASSWORD or a
