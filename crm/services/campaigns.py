@@ -45,7 +45,7 @@ from django_tasks_db.models import DBTaskResult
 from crm.models import Campaign, CampaignRecipient, Proposal
 from crm.services import mail
 from crm.services.proposals import generate_proposal
-from crm.services.rfm import SEGMENTS, customers_in_segment_from_summaries
+from crm.services.rfm import SEGMENTS, customers_in_segment
 from ventas.models import Cliente
 
 logger = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ class Preview:
 def audience(options: CampaignOptions, as_of: datetime.date | None = None) -> QuerySet[Cliente]:
     """Customers of the segment (highest spend first when limited), minus those contacted in the last N days
     and those who blocked processing or objected to profiling."""
-    customers = customers_in_segment_from_summaries(options.segment, as_of, stored=False)
+    customers = customers_in_segment(options.segment, as_of)
     customers = customers.filter(bloqueo_desde__isnull=True, oposicion_desde__isnull=True)  # Ley 21.719
     if options.not_contacted_days:
         since = timezone.now() - datetime.timedelta(days=options.not_contacted_days)

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import httpx
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 from django.test import Client
@@ -37,6 +38,7 @@ from django.urls import reverse
 from django.utils.crypto import get_random_string
 
 from crm.models import CustomerSummary, Proposal
+from crm.roles import RECEPCION, sync_roles
 from ventas.models import ServiceHistory
 
 HOST = "127.0.0.1"
@@ -100,6 +102,8 @@ class Command(BaseCommand):
             )
         logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request otherwise
         user = get_user_model().objects.create_user(username=f"bench-http-{uuid.uuid4().hex[:10]}", is_staff=True)
+        sync_roles()
+        user.groups.add(Group.objects.get(name=RECEPCION))  # a real role: its permission checks are measured too
         port = free_port()
         server, log_path = self._start_gunicorn(port, workers, timeout)
         try:
