@@ -9,6 +9,7 @@ from django_tasks import task
 from crm.services import campaigns
 from crm.services.privacy import access_log
 from crm.services.retention import due_back, lifetime, movement
+from crm.services.whatsapp import build_tray
 
 
 @task()
@@ -48,3 +49,10 @@ def recover_campaigns_task() -> list[int]:
     tells a dead worker from a slow one. Also worth running once when a worker starts.
     """
     return campaigns.recover_campaigns()
+
+
+@task()
+def build_tray_task() -> dict:
+    """Daily at 06:00 America/Santiago (the lead's scheduler runs it): today's WhatsApp tray (idempotent)."""
+    result = build_tray()
+    return {"day": result.tray.day.isoformat(), "created": result.created, "shown": result.shown}
