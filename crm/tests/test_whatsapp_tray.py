@@ -11,8 +11,8 @@ from django.core.management import CommandError, call_command
 
 from crm.models import CLVModel, CustomerValue, PlantillaWhatsApp, SegmentSnapshot, Tier, TrayDay, TrayItem
 from crm.services.whatsapp import build_tray, messages
-from crm.tasks import build_tray_task
 from crm.services.whatsapp.messages import STOP_LINE
+from crm.tasks import build_tray_task
 from crm.tests.builders import add_history, make_cliente
 from crm.tests.whatsapp_builders import TODAY, overdue_customer, overdue_customers
 
