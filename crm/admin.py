@@ -178,7 +178,7 @@ class PlantillaWhatsAppForm(forms.ModelForm):
 
     class Meta:
         model = PlantillaWhatsApp
-        fields = ["nombre", "tier", "segment", "texto", "activa"]
+        fields = ["nombre", "tier", "segment", "texto", "activa", "meta_template"]
         help_texts = {
             "texto": "Variables: "
             + " ".join("{" + name + "}" for name in VARIABLES)

@@ -395,6 +395,14 @@ class PlantillaWhatsApp(models.Model):
     )
     texto = models.TextField("texto")
     activa = models.BooleanField("activa", default=True)
+    meta_template = models.CharField(
+        "plantilla aprobada en Meta",
+        max_length=100,
+        blank=True,
+        default="",
+        help_text="Solo para WHATSAPP_BACKEND=cloud_api: nombre de la plantilla aprobada por Meta cuyo cuerpo es "
+        "{{1}}; el mensaje completo va en ese parámetro.",
+    )
     created_at = models.DateTimeField("creada", auto_now_add=True)
     updated_at = models.DateTimeField("modificada", auto_now=True)
 

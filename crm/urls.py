@@ -45,6 +45,7 @@ urlpatterns = [
     path("crm/bandeja/", whatsapp.bandeja, name="crm_bandeja"),
     path("crm/bandeja/<int:item_id>/resultado/", whatsapp.bandeja_resultado, name="crm_bandeja_resultado"),
     path("crm/bandeja/<int:item_id>/abrir/", whatsapp.bandeja_abrir, name="crm_bandeja_abrir"),
+    path("crm/bandeja/<int:item_id>/enviar/", whatsapp.bandeja_enviar, name="crm_bandeja_enviar"),
     path("crm/", dashboard.crm_dashboard, name="crm_dashboard"),
     path("crm/buscar/", search.crm_buscar, name="crm_buscar"),
     path("crm/cliente/<int:cliente_id>/", customers.cliente_detalle, name="cliente_detalle"),

@@ -125,6 +125,16 @@ class Migration(migrations.Migration):
                 ),
                 ("texto", models.TextField(verbose_name="texto")),
                 ("activa", models.BooleanField(default=True, verbose_name="activa")),
+                (
+                    "meta_template",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        help_text="Solo para WHATSAPP_BACKEND=cloud_api: nombre de la plantilla aprobada por Meta cuyo cuerpo es {{1}}; el mensaje completo va en ese parámetro.",
+                        max_length=100,
+                        verbose_name="plantilla aprobada en Meta",
+                    ),
+                ),
                 ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="creada")),
                 ("updated_at", models.DateTimeField(auto_now=True, verbose_name="modificada")),
             ],

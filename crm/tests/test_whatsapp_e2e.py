@@ -18,9 +18,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 def test_operator_on_a_phone_opens_the_tray_checks_the_link_and_records_an_outcome(
     live_server,
-    browser_page,
+    browser_page,  # noqa: F811
     django_user_model,
-    settings,  # noqa: F811
+    settings,
 ):
     settings.WHATSAPP_HOLDOUT_SHARE = 0.0
     today = timezone.localdate()

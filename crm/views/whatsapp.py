@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from crm.models import TrayItem
-from crm.services.whatsapp import WhatsAppError, record_outcome, tray_page
+from crm.services.whatsapp import WhatsAppError, cloud_api, record_outcome, tray_page
 from crm.services.whatsapp.messages import wa_link
 from crm.services.whatsapp.tiers import TIERS
 from crm.views.access import staff_required
@@ -55,6 +55,7 @@ def bandeja(request):
         "page": tray_page(day),
         "day": day,
         "is_today": day == today,
+        "cloud_api": cloud_api.enabled(),
         "rules": TIERS,
         "outcomes": [(value, label) for value, label in TrayItem.Outcome.choices if value != TrayItem.Outcome.LATER],
     }
@@ -86,3 +87,15 @@ def bandeja_abrir(request, item_id: int):
         error = "Ese cliente no está en la bandeja." if item is None else form.errors["mensaje"][0]
         return render(request, "crm/bandeja_error.html", {"nav": "bandeja", "error": error}, status=400)
     return HttpResponseRedirect(wa_link(item.cliente.telefono, form.cleaned_data["mensaje"]))
+
+
+@require_POST
+@staff_required
+def bandeja_enviar(request, item_id: int):
+    """WHATSAPP_BACKEND=cloud_api: the operator approves this message and it goes out through the API."""
+    try:
+        item = cloud_api.approve_and_send(item_id=item_id, user=request.user, message=request.POST.get("mensaje", ""))
+    except WhatsAppError as error:
+        return render(request, "crm/bandeja_error.html", {"nav": "bandeja", "error": str(error)}, status=400)
+    messages.success(request, f"Mensaje enviado por la API de WhatsApp a {item.cliente.nombre}.")
+    return HttpResponseRedirect(_tray_url(item.tray.day, item.pk))

@@ -14,8 +14,10 @@
     var form = area.closest("form");
     var fallback = form ? form.querySelector(".open-edited") : null;
     if (fallback) fallback.hidden = true;
+    var approved = document.getElementById(area.dataset.api);
     area.addEventListener("input", function () {
       anchor.href = link(area.dataset.phone, area.value);
+      if (approved) approved.value = area.value;
     });
   });
 })();

@@ -10,8 +10,9 @@ recorded (issue 14).
 - `cloud_api`: optional sending through the WhatsApp Business Cloud API after an operator approves.
 """
 
+from crm.services.whatsapp import cloud_api
 from crm.services.whatsapp.errors import WhatsAppError
 from crm.services.whatsapp.outcomes import parse_outcome, record_outcome
 from crm.services.whatsapp.tray import build_tray, tray_page
 
-__all__ = ["WhatsAppError", "build_tray", "parse_outcome", "record_outcome", "tray_page"]
+__all__ = ["WhatsAppError", "build_tray", "cloud_api", "parse_outcome", "record_outcome", "tray_page"]

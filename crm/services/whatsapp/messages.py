@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from django.conf import settings
-from django.db.models import Count, OuterRef, Q, Subquery
+from django.db import connection
+from django.db.models import Count, OuterRef, Subquery
 
 from crm.models import PlantillaWhatsApp
 from crm.services.proposals import ProposalError, get_backend
@@ -96,10 +97,12 @@ def first_name(nombre: str) -> str:
 
 
 def customer_facts(ids: list[int]) -> dict[int, dict]:
-    """Name, phone, last service, favourite category and usual companion of each customer (one query).
+    """Name, phone, last service, favourite category and usual companion of each customer (two queries).
 
-    The companion is the customer who most often shares a booking (`reserva_id`) with them.
+    The companion is the customer who most often shares a booking (same `reserva_id` on the same day) with them.
     """
+    if not ids:
+        return {}
     real = ServiceHistory.objects.with_real_dates()
     last_service = real.filter(cliente_id=OuterRef("pk")).order_by("-service_date", "-id").values("service_name")[:1]
     favourite = (
@@ -110,30 +113,34 @@ def customer_facts(ids: list[int]) -> dict[int, dict]:
         .order_by("-n", "service_type")
         .values("service_type")[:1]
     )
-    own_bookings = (
-        ServiceHistory.objects.filter(cliente_id=OuterRef(OuterRef("pk")))
-        .exclude(Q(reserva_id__isnull=True) | Q(reserva_id=""))
-        .values("reserva_id")
-    )
-    companion = (
-        ServiceHistory.objects.filter(reserva_id__in=own_bookings)
-        .exclude(cliente_id=OuterRef("pk"))
-        .order_by()
-        .values("cliente__nombre")
-        .annotate(n=Count("id"))
-        .order_by("-n", "cliente__nombre")
-        .values("cliente__nombre")[:1]
-    )
     rows = (
         Cliente.objects.filter(pk__in=ids)
-        .annotate(
-            last_service=Subquery(last_service),
-            favourite=Subquery(favourite),
-            companion=Subquery(companion),
-        )
-        .values("pk", "nombre", "telefono", "last_service", "favourite", "companion")
+        .annotate(last_service=Subquery(last_service), favourite=Subquery(favourite))
+        .values("pk", "nombre", "telefono", "last_service", "favourite")
     )
-    return {row["pk"]: row for row in rows}
+    facts = {row["pk"]: {**row, "companion": ""} for row in rows}
+    for cliente_id, nombre in _companions(list(facts)):
+        if not facts[cliente_id]["companion"]:
+            facts[cliente_id]["companion"] = nombre
+    return facts
+
+
+def _companions(ids: list[int]) -> list[tuple[int, str]]:
+    """(customer, companion name) pairs, most shared bookings first per customer. Joining on the day as well as
+    the booking lets the database use the history's date index (`reserva_id` has none)."""
+    history, clientes = ServiceHistory._meta.db_table, Cliente._meta.db_table
+    placeholders = ", ".join(["%s"] * len(ids))
+    sql = (
+        f"SELECT h1.cliente_id, c.nombre, COUNT(*) AS n FROM {history} h1 "  # noqa: S608 - fixed names; values are parameters
+        f"JOIN {history} h2 ON h2.service_date = h1.service_date AND h2.reserva_id = h1.reserva_id "
+        "AND h2.cliente_id <> h1.cliente_id "
+        f"JOIN {clientes} c ON c.id = h2.cliente_id "
+        f"WHERE h1.cliente_id IN ({placeholders}) AND h1.reserva_id IS NOT NULL AND h1.reserva_id <> '' "
+        "GROUP BY h1.cliente_id, c.nombre ORDER BY h1.cliente_id, n DESC, c.nombre"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, ids)
+        return [(cliente_id, nombre) for cliente_id, nombre, _ in cursor.fetchall()]
 
 
 def context_for(facts: dict, *, suggestion: str, code: str, valid_until: datetime.date) -> dict[str, str]:

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db.models import F, Max, Min, Q, QuerySet
+from django.db.models import Exists, F, Min, OuterRef, Q, QuerySet, Subquery
 
 from crm.models import DueBack, SegmentSnapshot, Tier
 from crm.services.retention.due_back import Rhythm
@@ -87,17 +87,24 @@ def _by_value(customers: QuerySet[Cliente]) -> QuerySet[Cliente]:
 
 def vip_due(today, eligible, picked, limit, segments) -> list[Candidate]:
     since = today - datetime.timedelta(days=MONTHLY_TOUCH_DAYS)
-    real = Q(historial_servicios__service_date__lte=today) & ~Q(
-        historial_servicios__service_date=settings.HISTORY_PLACEHOLDER_DATE
+    # A per-customer subquery walks the (cliente_id, service_date) index backwards: no scan of the history.
+    last = (
+        ServiceHistory.objects.with_real_dates()
+        .filter(cliente_id=OuterRef("pk"), service_date__lte=today)
+        .order_by("-service_date")
+        .values("service_date")[:1]
     )
+    # "No visit in the last 30 days" is checked on the segment's members (thousands), not on every customer.
+    recent_visit = ServiceHistory.objects.with_real_dates().filter(
+        cliente_id=OuterRef("cliente_id"), service_date__gt=since, service_date__lte=today
+    )
+    members = segments.members(("vip", "champions")).exclude(Exists(recent_visit))
     rows = list(
         _by_value(
-            eligible.filter(pk__in=segments.members(("vip", "champions")))
-            .exclude(pk__in=picked)
-            .annotate(last_visit=Max("historial_servicios__service_date", filter=real))
-            .filter(last_visit__lte=since)
+            eligible.filter(pk__in=members).exclude(pk__in=picked).annotate(last_visit=Subquery(last))
         ).values_list("pk", "last_visit")[:limit]
     )
+    rows = [(pk, last_visit) for pk, last_visit in rows if last_visit is not None]  # members always have one
     segment_of = segments.of([pk for pk, _ in rows])
     result = []
     for pk, last_visit in rows:
