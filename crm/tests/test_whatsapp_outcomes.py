@@ -120,3 +120,11 @@ def test_holdout_items_take_no_outcome(item):
     TrayItem.objects.filter(pk=item.pk).update(holdout=True)
     with pytest.raises(WhatsAppError, match="grupo de control"):
         record_outcome(item_id=item.pk, outcome="enviado")
+
+
+def test_no_contactar_removes_the_customer_from_whatsapp_campaign_audiences(item):
+    segment = customer_rfm(item.cliente_id, TODAY).segment.key
+    whatsapp = campaigns.CampaignOptions(segment=segment, channel="whatsapp")
+    assert campaigns.audience(whatsapp, as_of=TODAY).filter(pk=item.cliente_id).exists()
+    record_outcome(item_id=item.pk, outcome="no_contactar")
+    assert not campaigns.audience(whatsapp, as_of=TODAY).filter(pk=item.cliente_id).exists()
