@@ -7,7 +7,7 @@ from urllib.parse import unquote
 import pytest
 from django.utils import timezone
 
-from crm.models import TrayItem
+from crm.models import PlantillaWhatsApp, TrayItem
 from crm.services.whatsapp import build_tray
 from crm.tests.test_e2e_browser import ARTIFACTS, browser_page  # noqa: F401 (the shared chromium fixture)
 from crm.tests.whatsapp_builders import overdue_customer
@@ -25,6 +25,10 @@ def test_operator_on_a_phone_opens_the_tray_checks_the_link_and_records_an_outco
     settings.WHATSAPP_HOLDOUT_SHARE = 0.0
     today = timezone.localdate()
     django_user_model.objects.create_user(username="recepcion", password="clave-segura-123", is_staff=True)
+    # Transactional tests start from an empty database: the seeded templates may be gone.
+    PlantillaWhatsApp.objects.create(
+        nombre="Atrasado: prueba", tier="overdue", texto="Hola {nombre}, le esperamos en Aremko. Código {codigo}."
+    )
     overdue_customer("Valentina Prueba", telefono="+56991234567", today=today)
     build_tray(today, size=50)
     item = TrayItem.objects.get()

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db.models import Exists, F, Min, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
 
 from crm.models import DueBack, SegmentSnapshot, Tier
 from crm.services.retention.due_back import Rhythm
@@ -170,21 +170,22 @@ def new_customers(today, eligible, picked, limit, segments) -> list[Candidate]:
         (today - datetime.timedelta(days=step + NEW_WINDOW_DAYS - 1), today - datetime.timedelta(days=step))
         for step in NEW_STEPS
     ]
-    oldest, newest = windows[-1][0], windows[0][1]
-    recent = ServiceHistory.objects.filter(service_date__range=(oldest, newest)).values("cliente_id")
-    in_window = Q()
+    in_windows, first_in_window = Q(), Q()
     for start, end in windows:
-        in_window |= Q(first_visit__range=(start, end))
+        in_windows |= Q(service_date__range=(start, end))
+        first_in_window |= Q(first_visit__range=(start, end))
+    # Placeholder-dated rows count here: a customer with legacy rows of unknown date is not new. The first visit
+    # is one index probe per history row inside the windows (three weeks of rows, not the whole history).
+    first = ServiceHistory.objects.filter(cliente_id=OuterRef("cliente_id")).order_by("service_date")
     rows = list(
-        # Placeholder-dated rows count here: a customer with legacy rows of unknown date is not new.
-        ServiceHistory.objects.filter(cliente_id__in=recent, service_date__lte=today)
+        ServiceHistory.objects.filter(in_windows)
         .filter(cliente_id__in=eligible.values("pk"))
         .exclude(cliente_id__in=picked)
-        .values("cliente_id")
-        .annotate(first_visit=Min("service_date"))
-        .filter(in_window)
-        .order_by("-first_visit", "cliente_id")
-        .values_list("cliente_id", "first_visit")[:limit]
+        .annotate(first_visit=Subquery(first.values("service_date")[:1]))
+        .filter(first_in_window)
+        .values_list("cliente_id", "first_visit")
+        .distinct()
+        .order_by("-first_visit", "cliente_id")[:limit]
     )
     segment_of = segments.of([pk for pk, _ in rows])
     return [
