@@ -98,7 +98,12 @@ def enabled() -> bool:
 
 def _claim(item_id: int, user, message: str | None) -> TrayItem:
     with transaction.atomic():
-        item = TrayItem.objects.select_for_update().select_related("cliente", "template").filter(pk=item_id).first()
+        item = (
+            TrayItem.objects.select_for_update(of=("self",))
+            .select_related("cliente", "template")
+            .filter(pk=item_id)
+            .first()
+        )
         if item is None or item.holdout:
             raise WhatsAppError("Ese cliente no está en la bandeja.")
         if item.template is None or not item.template.meta_template:

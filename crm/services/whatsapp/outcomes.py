@@ -62,7 +62,12 @@ def record_outcome(*, item_id: int, outcome: str, user=None, now: datetime.datet
     now = now or timezone.now()
     user = user if getattr(user, "is_authenticated", False) else None
     with transaction.atomic():
-        item = TrayItem.objects.select_for_update().select_related("tray", "cliente").filter(pk=item_id).first()
+        item = (
+            TrayItem.objects.select_for_update(of=("self",))
+            .select_related("tray", "cliente")
+            .filter(pk=item_id)
+            .first()
+        )
         if item is None:
             raise WhatsAppError("Ese cliente no está en ninguna bandeja.")
         if item.holdout:
