@@ -58,6 +58,7 @@ def test_the_tier_rule_is_written_on_the_page(staff_client):
     html = page_of(staff_client).content.decode()
     assert "Atrasados según su ritmo" in html
     assert "Más de un 25 % sobre su intervalo habitual" in html
+    assert "Un 0,0\u00a0% de cada prioridad queda como grupo de control" in html
 
 
 def test_holdout_customers_are_never_shown(staff_client, settings):

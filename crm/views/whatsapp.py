@@ -46,7 +46,8 @@ def _tray_url(day, item_id=None) -> str:
 def bandeja(request):
     form = DayForm(request.GET)
     if not form.is_valid():
-        return render(request, "crm/bandeja.html", {"nav": "bandeja", "form": form, "rules": TIERS}, status=400)
+        context = {"nav": "bandeja", "form": form, "rules": TIERS, "holdout_share": settings.WHATSAPP_HOLDOUT_SHARE}
+        return render(request, "crm/bandeja.html", context, status=400)
     today = timezone.localdate()
     day = form.cleaned_data["fecha"] or today
     context = {
@@ -56,6 +57,7 @@ def bandeja(request):
         "day": day,
         "is_today": day == today,
         "cloud_api": cloud_api.enabled(),
+        "holdout_share": settings.WHATSAPP_HOLDOUT_SHARE,
         "rules": TIERS,
         "outcomes": [(value, label) for value, label in TrayItem.Outcome.choices if value != TrayItem.Outcome.LATER],
     }
