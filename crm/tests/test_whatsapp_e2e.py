@@ -69,5 +69,6 @@ def test_operator_on_a_phone_opens_the_tray_checks_the_link_and_records_an_outco
     assert "No contactar" in page.locator(f"#item-{item.pk} legend").inner_text()
     item.refresh_from_db()
     assert item.outcome == "no_contactar"
+    assert item.message.startswith("Hola Valentina, ¿le guardamos una tina?")  # what was actually sent
     assert ConsentEvent.objects.filter(cliente=item.cliente, channel="whatsapp", granted=False).exists()
     assert csp_errors == []

@@ -9,6 +9,7 @@ from crm.services import campaigns
 from crm.services.rfm import customer_rfm
 from crm.services.whatsapp import WhatsAppError, build_tray, record_outcome
 from crm.services.whatsapp.eligibility import eligible_customers
+from crm.services.whatsapp.messages import STOP_LINE
 from crm.tests.whatsapp_builders import TODAY, overdue_customer
 from ventas.models import ConsentEvent
 
@@ -128,3 +129,10 @@ def test_no_contactar_removes_the_customer_from_whatsapp_campaign_audiences(item
     assert campaigns.audience(whatsapp, as_of=TODAY).filter(pk=item.cliente_id).exists()
     record_outcome(item_id=item.pk, outcome="no_contactar")
     assert not campaigns.audience(whatsapp, as_of=TODAY).filter(pk=item.cliente_id).exists()
+
+
+def test_the_edited_message_is_kept_on_the_first_contact_with_the_stop_line(item):
+    record_outcome(item_id=item.pk, outcome="enviado", message="Hola Valentina, ¿le reservamos?")
+    record_outcome(item_id=item.pk, outcome="reservó", message="otro texto")
+    saved = TrayItem.objects.get(pk=item.pk).message
+    assert saved.startswith("Hola Valentina, ¿le reservamos?") and saved.endswith(STOP_LINE + ".")

@@ -68,7 +68,12 @@ def bandeja(request):
 @staff_required
 def bandeja_resultado(request, item_id: int):
     try:
-        item = record_outcome(item_id=item_id, outcome=request.POST.get("resultado", ""), user=request.user)
+        item = record_outcome(
+            item_id=item_id,
+            outcome=request.POST.get("resultado", ""),
+            user=request.user,
+            message=request.POST.get("mensaje", ""),
+        )
     except WhatsAppError as error:
         return render(request, "crm/bandeja_error.html", {"nav": "bandeja", "error": str(error)}, status=400)
     text = f"{item.cliente.nombre}: {item.get_outcome_display().lower()}."

@@ -14,10 +14,12 @@
     var form = area.closest("form");
     var fallback = form ? form.querySelector(".open-edited") : null;
     if (fallback) fallback.hidden = true;
-    var approved = document.getElementById(area.dataset.api);
+    var copies = [document.getElementById(area.dataset.api), document.getElementById(area.dataset.outcome)];
     area.addEventListener("input", function () {
       anchor.href = link(area.dataset.phone, area.value);
-      if (approved) approved.value = area.value;
+      copies.forEach(function (copy) {
+        if (copy) copy.value = area.value; // the outcome (and API approval) record the text actually sent
+      });
     });
   });
 })();

@@ -26,10 +26,12 @@ from django.utils import timezone
 from crm.models import TrayItem, WhatsAppContact
 from crm.services.privacy.consent import record_consent
 from crm.services.whatsapp.errors import WhatsAppError
+from crm.services.whatsapp.messages import with_stop_line
 from ventas.models import ConsentEvent
 
 Outcome = TrayItem.Outcome
 SNOOZE_DAYS = 60
+MAX_MESSAGE_CHARS = 2000
 SNOOZE_LONG_DAYS = 90
 CONTACT_OUTCOMES = {Outcome.SENT, Outcome.INTERESTED, Outcome.BOOKED, Outcome.LATER, Outcome.STOP}
 ENDS_CYCLE = {Outcome.INTERESTED, Outcome.BOOKED, Outcome.LATER, Outcome.STOP}
@@ -56,8 +58,14 @@ def parse_outcome(raw: str) -> str:
     return value
 
 
-def record_outcome(*, item_id: int, outcome: str, user=None, now: datetime.datetime | None = None) -> TrayItem:
-    """Apply one outcome to a tray item (effects in the module docstring). WhatsAppError when not allowed."""
+def record_outcome(
+    *, item_id: int, outcome: str, user=None, message: str = "", now: datetime.datetime | None = None
+) -> TrayItem:
+    """Apply one outcome to a tray item (effects in the module docstring). WhatsAppError when not allowed.
+
+    `message`: the text as the operator edited it before opening the chat; kept (with the stop line) on the
+    item's first contact, so the record says what was actually sent.
+    """
     outcome = parse_outcome(outcome)
     now = now or timezone.now()
     user = user if getattr(user, "is_authenticated", False) else None
@@ -77,6 +85,8 @@ def record_outcome(*, item_id: int, outcome: str, user=None, now: datetime.datet
 
         if outcome in CONTACT_OUTCOMES and item.contacted_at is None:
             item.contacted_at = now
+            if message.strip():
+                item.message = with_stop_line(message)[:MAX_MESSAGE_CHARS]
             state.attempts += 1
             state.cycle_started_on = state.cycle_started_on or item.tray.day
             state.last_contact_at = now
@@ -93,7 +103,7 @@ def record_outcome(*, item_id: int, outcome: str, user=None, now: datetime.datet
         item.outcome = outcome
         item.outcome_at = now
         item.operator = user
-        item.save(update_fields=["outcome", "outcome_at", "operator", "contacted_at"])
+        item.save(update_fields=["outcome", "outcome_at", "operator", "contacted_at", "message"])
 
         if outcome == Outcome.STOP:
             record_consent(
