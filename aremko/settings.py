@@ -213,6 +213,18 @@ EMAIL_MAX_PER_MINUTE = env.int("EMAIL_MAX_PER_MINUTE", default=60)
 # A campaign worker or a send silent this long counts as dead: the campaign is re-enqueued, the send "interrumpida".
 SEND_LEASE_SECONDS = env.int("SEND_LEASE_SECONDS", default=300)
 
+# Daily WhatsApp retention tray (crm.services.whatsapp).
+WHATSAPP_TRAY_SIZE = env.int("WHATSAPP_TRAY_SIZE", default=50)
+WHATSAPP_HOLDOUT_SHARE = env.float("WHATSAPP_HOLDOUT_SHARE", default=0.10)
+WHATSAPP_DORMANT_MIN_VALUE = env.int("WHATSAPP_DORMANT_MIN_VALUE", default=150_000)
+WHATSAPP_CODE_DAYS = env.int("WHATSAPP_CODE_DAYS", default=30)
+WHATSAPP_REWRITE = env.bool("WHATSAPP_REWRITE", default=False)
+WHATSAPP_BACKEND = env("WHATSAPP_BACKEND", default="click_to_chat")
+WHATSAPP_CLOUD_URL = env("WHATSAPP_CLOUD_URL", default="https://graph.facebook.com/v21.0")
+WHATSAPP_CLOUD_TOKEN = env("WHATSAPP_CLOUD_TOKEN", default="")
+WHATSAPP_CLOUD_PHONE_ID = env("WHATSAPP_CLOUD_PHONE_ID", default="")
+WHATSAPP_CLOUD_TIMEOUT = env.float("WHATSAPP_CLOUD_TIMEOUT", default=15.0)
+
 # Ley 21.719: days to answer a data-subject request, and how long the access log is kept.
 DATA_REQUEST_DAYS = env.int("DATA_REQUEST_DAYS", default=30)
 ACCESS_LOG_RETENTION_DAYS = env.int("ACCESS_LOG_RETENTION_DAYS", default=365)

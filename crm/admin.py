@@ -1,12 +1,15 @@
 import json
 
+from django import forms
 from django.contrib import admin
 from django.utils import timezone
 from django.utils.html import format_html
 
-from crm.models import AccessLog, DataRequest, Proposal
+from crm.models import AccessLog, DataRequest, PlantillaWhatsApp, Proposal
 from crm.services.privacy.requests import due_date
 from crm.services.rfm import SEGMENTS, segment_label
+from crm.services.whatsapp.messages import VARIABLES, template_variables
+from crm.services.whatsapp.results import template_counts
 from ventas.models import ConsentEvent
 
 
@@ -164,3 +167,58 @@ class ConsentEventAdmin(ReadOnlyLedgerAdmin):
     list_select_related = ["cliente", "created_by"]
     date_hierarchy = "created_at"
     show_full_result_count = False
+
+
+class PlantillaWhatsAppForm(forms.ModelForm):
+    segment = forms.ChoiceField(
+        label="segmento",
+        required=False,
+        choices=[("", "Cualquier segmento"), *((key, segment.label) for key, segment in SEGMENTS.items())],
+    )
+
+    class Meta:
+        model = PlantillaWhatsApp
+        fields = ["nombre", "tier", "segment", "texto", "activa", "meta_template"]
+        help_texts = {
+            "texto": "Variables: "
+            + " ".join("{" + name + "}" for name in VARIABLES)
+            + ". Trate al cliente de usted. El aviso «Si prefiere no recibir mensajes por WhatsApp, responda NO» "
+            "se agrega solo al final."
+        }
+
+    def clean_texto(self):
+        texto = self.cleaned_data["texto"]
+        if template_variables(texto) is None:
+            raise forms.ValidationError(
+                "El texto usa una variable desconocida o una llave suelta. Variables válidas: "
+                + ", ".join("{" + name + "}" for name in VARIABLES)
+                + "."
+            )
+        return texto
+
+
+@admin.register(PlantillaWhatsApp)
+class PlantillaWhatsAppAdmin(admin.ModelAdmin):
+    form = PlantillaWhatsAppForm
+    list_display = ["nombre", "tier", "segment_name", "activa", "sent", "replied", "booked"]
+    list_filter = ["tier", "activa"]
+    search_fields = ["nombre", "texto"]
+
+    def get_queryset(self, request):
+        return template_counts()
+
+    @admin.display(description="segmento")
+    def segment_name(self, obj):
+        return segment_label(obj.segment) if obj.segment else "Cualquiera"
+
+    @admin.display(description="enviados", ordering="sent")
+    def sent(self, obj):
+        return obj.sent
+
+    @admin.display(description="respondidos", ordering="replied")
+    def replied(self, obj):
+        return obj.replied
+
+    @admin.display(description="reservaron", ordering="booked")
+    def booked(self, obj):
+        return obj.booked

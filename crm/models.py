@@ -522,3 +522,162 @@ class PeriodicJob(models.Model):
 
     def __str__(self):
         return self.name
+
+
+class Tier(models.TextChoices):
+    """Priority tiers of the daily WhatsApp tray, in priority order (the rules: crm.services.whatsapp.tiers)."""
+
+    VIP_DUE = "vip_due", "VIP y Champions: contacto mensual"
+    AT_RISK = "at_risk", "Recién pasaron a En riesgo"
+    OVERDUE = "overdue", "Atrasados según su ritmo"
+    NEW = "new", "Clientes nuevos (30/60/90 días)"
+    DORMANT_VALUE = "dormant_value", "Hibernando o Perdidos de alto valor"
+
+
+class PlantillaWhatsApp(models.Model):
+    """A WhatsApp message template for one tier (and optionally one segment), edited in the admin.
+
+    Variables: {nombre} {ultimo_servicio} {acompanante} {sugerencia} {codigo} {vigencia}. A template that would
+    leave a variable empty is not used for that customer. The stop line is appended when building the message.
+    """
+
+    nombre = models.CharField("nombre", max_length=100)
+    tier = models.CharField("prioridad", max_length=20, choices=Tier.choices)
+    segment = models.CharField(
+        "segmento", max_length=20, blank=True, default="", help_text="Vacío: sirve para cualquier segmento."
+    )
+    texto = models.TextField("texto")
+    activa = models.BooleanField("activa", default=True)
+    meta_template = models.CharField(
+        "plantilla aprobada en Meta",
+        max_length=100,
+        blank=True,
+        default="",
+        help_text="Solo para WHATSAPP_BACKEND=cloud_api: nombre de la plantilla aprobada por Meta cuyo cuerpo es "
+        "{{1}}; el mensaje completo va en ese parámetro.",
+    )
+    created_at = models.DateTimeField("creada", auto_now_add=True)
+    updated_at = models.DateTimeField("modificada", auto_now=True)
+
+    class Meta:
+        verbose_name = "plantilla de WhatsApp"
+        verbose_name_plural = "plantillas de WhatsApp"
+        ordering = ["tier", "segment", "nombre"]
+
+    def __str__(self):
+        return self.nombre
+
+
+class TrayDay(models.Model):
+    """The WhatsApp tray of one day: built once (idempotent), then worked by the operators."""
+
+    day = models.DateField("día", unique=True)
+    built_at = models.DateTimeField("armada", auto_now_add=True)
+    size = models.PositiveIntegerField("tamaño pedido")
+    seconds = models.FloatField("segundos", default=0)
+    segments_source = models.CharField("segmentos según", max_length=40, blank=True, default="")
+
+    class Meta:
+        verbose_name = "bandeja de WhatsApp"
+        verbose_name_plural = "bandejas de WhatsApp"
+        ordering = ["-day"]
+
+    def __str__(self):
+        return f"Bandeja del {self.day:%d-%m-%Y}"
+
+
+class TrayItem(models.Model):
+    """One customer in one day's tray: why, the message, and what happened.
+
+    Holdout items are drawn like the others but never shown or contacted: they are the control group.
+    `contacted_at` is set by the first outcome that means a message went out (every outcome but
+    `número_equivocado`); it counts one attempt in the customer's contact cycle.
+    """
+
+    class Outcome(models.TextChoices):
+        SENT = "enviado", "Enviado"
+        INTERESTED = "respondió_interesado", "Respondió interesado"
+        BOOKED = "reservó", "Reservó"
+        LATER = "más_adelante", "Más adelante"
+        STOP = "no_contactar", "No contactar"
+        WRONG_NUMBER = "número_equivocado", "Número equivocado"
+
+    class ApiStatus(models.TextChoices):
+        NONE = "", "Sin envío por API"
+        APPROVED = "approved", "Aprobado, por enviar"
+        SENDING = "sending", "Enviando"
+        SENT = "sent", "Enviado por API"
+        FAILED = "failed", "Falló"
+
+    tray = models.ForeignKey(TrayDay, verbose_name="bandeja", on_delete=models.CASCADE, related_name="items")
+    cliente = models.ForeignKey("ventas.Cliente", verbose_name="cliente", on_delete=models.CASCADE, related_name="+")
+    tier = models.CharField("prioridad", max_length=20, choices=Tier.choices)
+    rank = models.PositiveIntegerField("orden")
+    segment = models.CharField("segmento", max_length=20, blank=True, default="")
+    reason = models.CharField("motivo", max_length=300)
+    message = models.TextField("mensaje")
+    template = models.ForeignKey(
+        PlantillaWhatsApp,
+        verbose_name="plantilla",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="items",
+    )
+    code = models.CharField("código", max_length=20, blank=True, default="")
+    holdout = models.BooleanField("grupo de control", default=False)
+    operator = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name="operador",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    outcome = models.CharField("resultado", max_length=25, choices=Outcome.choices, blank=True, default="")
+    outcome_at = models.DateTimeField("resultado registrado", null=True, blank=True)
+    contacted_at = models.DateTimeField("contactado", null=True, blank=True)
+    api_status = models.CharField(
+        "envío por API", max_length=10, choices=ApiStatus.choices, blank=True, default=ApiStatus.NONE
+    )
+    api_message_id = models.CharField("id del mensaje (API)", max_length=100, blank=True, default="")
+    api_error = models.TextField("error de la API", blank=True, default="")
+
+    class Meta:
+        verbose_name = "cliente en la bandeja"
+        verbose_name_plural = "clientes en la bandeja"
+        ordering = ["tray", "rank"]
+        constraints = [models.UniqueConstraint(fields=["tray", "cliente"], name="crm_trayitem_once")]
+        indexes = [models.Index(fields=["cliente", "tray"], name="crm_trayitem_cliente")]
+
+    def __str__(self):
+        return f"{self.tray.day:%d-%m-%Y} · {self.cliente_id} ({self.tier})"
+
+
+class WhatsAppContact(models.Model):
+    """A customer's WhatsApp contact state: attempts in the current cycle, snooze, and a number known to be wrong.
+
+    A cycle starts with the first contact and ends (attempts back to 0) when the customer answers, books, or
+    comes back (a new visit after the cycle started). `wrong_phone` holds the number marked as wrong: the
+    customer is out of the tray while their phone is still that number.
+    """
+
+    cliente = models.OneToOneField(
+        "ventas.Cliente",
+        verbose_name="cliente",
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="contacto_whatsapp",
+    )
+    cycle_started_on = models.DateField("ciclo iniciado", null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField("intentos en el ciclo", default=0)
+    last_contact_at = models.DateTimeField("último contacto", null=True, blank=True)
+    snoozed_until = models.DateField("pospuesto hasta", null=True, blank=True)
+    wrong_phone = models.CharField("número equivocado", max_length=20, blank=True, default="")
+
+    class Meta:
+        verbose_name = "contacto por WhatsApp"
+        verbose_name_plural = "contactos por WhatsApp"
+
+    def __str__(self):
+        return f"{self.cliente_id}: {self.attempts} intentos"

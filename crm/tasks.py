@@ -16,6 +16,7 @@ from crm.services import campaigns, summaries
 from crm.services.privacy import access_log
 from crm.services.recommender.training import TrainingError, train
 from crm.services.retention import due_back, lifetime, movement
+from crm.services.whatsapp import build_tray
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +59,13 @@ def recover_campaigns_task() -> list[int]:
     tells a dead worker from a slow one. Also worth running once when a worker starts.
     """
     return campaigns.recover_campaigns()
+
+
+@task()
+def build_tray_task() -> dict:
+    """Daily at 06:00 America/Santiago (the lead's scheduler runs it): today's WhatsApp tray (idempotent)."""
+    result = build_tray()
+    return {"day": result.tray.day.isoformat(), "created": result.created, "shown": result.shown}
 
 
 @task()
@@ -116,3 +124,4 @@ periodic.register(daily(2, 0), refresh_retention_task)
 periodic.register(daily(2, 30), purge_access_log_task)
 periodic.register(daily(4, 0), train_recommender_task)
 periodic.register(monthly(1, 1), segment_snapshot_task)
+periodic.register(daily(6, 0), build_tray_task)

@@ -1,6 +1,17 @@
 from django.urls import path
 
-from crm.views import campaigns, customers, dashboard, email, privacy, proposals, results, retention, search
+from crm.views import (
+    campaigns,
+    customers,
+    dashboard,
+    email,
+    privacy,
+    proposals,
+    results,
+    retention,
+    search,
+    whatsapp,
+)
 
 urlpatterns = [
     path("crm/cliente/<int:cliente_id>/enviar/", email.enviar_propuesta, name="crm_enviar_propuesta"),
@@ -31,6 +42,10 @@ urlpatterns = [
     path("crm/retencion/", retention.retencion, name="crm_retencion"),
     path("crm/retencion/atrasados/", retention.atrasados, name="crm_retencion_atrasados"),
     path("crm/retencion/movimiento/", retention.movimiento, name="crm_retencion_movimiento"),
+    path("crm/bandeja/", whatsapp.bandeja, name="crm_bandeja"),
+    path("crm/bandeja/<int:item_id>/resultado/", whatsapp.bandeja_resultado, name="crm_bandeja_resultado"),
+    path("crm/bandeja/<int:item_id>/abrir/", whatsapp.bandeja_abrir, name="crm_bandeja_abrir"),
+    path("crm/bandeja/<int:item_id>/enviar/", whatsapp.bandeja_enviar, name="crm_bandeja_enviar"),
     path("crm/", dashboard.crm_dashboard, name="crm_dashboard"),
     path("crm/buscar/", search.crm_buscar, name="crm_buscar"),
     path("crm/cliente/<int:cliente_id>/", customers.cliente_detalle, name="cliente_detalle"),

@@ -46,6 +46,7 @@ from crm.models import Campaign, CampaignRecipient, Proposal
 from crm.services import mail
 from crm.services.proposals import generate_proposal
 from crm.services.rfm import SEGMENTS, customers_in_segment
+from crm.services.whatsapp.eligibility import whatsapp_withdrawn
 from ventas.models import Cliente
 
 logger = logging.getLogger(__name__)
@@ -65,6 +66,9 @@ class CampaignOptions:
     limit: int | None = None
     not_contacted_days: int | None = None
     mode: str = Campaign.Mode.GENERATE
+    # Campaigns send email today; a WhatsApp campaign must also leave out customers who withdrew WhatsApp
+    # consent (email consent is a separate channel, so email audiences keep them).
+    channel: str = "email"
 
     def __post_init__(self):
         if self.segment not in SEGMENTS:
@@ -75,6 +79,8 @@ class CampaignOptions:
             raise CampaignError("Los días sin contacto deben ser al menos 1.")
         if self.mode not in Campaign.Mode.values:
             raise CampaignError("Elige si solo generar o generar y enviar.")
+        if self.channel not in ("email", "whatsapp"):
+            raise CampaignError("Elige el canal de la campaña: email o WhatsApp.")
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,8 @@ def audience(options: CampaignOptions, as_of: datetime.date | None = None) -> Qu
     and those who blocked processing or objected to profiling."""
     customers = customers_in_segment(options.segment, as_of)
     customers = customers.filter(bloqueo_desde__isnull=True, oposicion_desde__isnull=True)  # Ley 21.719
+    if options.channel == "whatsapp":
+        customers = customers.exclude(pk__in=whatsapp_withdrawn().values("pk"))
     if options.not_contacted_days:
         since = timezone.now() - datetime.timedelta(days=options.not_contacted_days)
         customers = customers.exclude(pk__in=Proposal.objects.filter(sent_at__gte=since).values("cliente_id"))

@@ -9,6 +9,7 @@ from crm.models import Proposal
 from crm.services import results
 from crm.services.pagination import paginate
 from crm.services.rfm import SEGMENTS
+from crm.services.whatsapp.results import whatsapp_results
 from crm.views.access import crm_view
 
 
@@ -88,5 +89,6 @@ def propuestas(request):
         "by_campaign": results.results_by_campaign(proposals),
         "totals": results.totals(by_segment),
         "conversion_days": settings.PROPOSAL_CONVERSION_DAYS,
+        "whatsapp": whatsapp_results(),
     }
     return render(request, "crm/propuestas.html", context)
