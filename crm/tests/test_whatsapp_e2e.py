@@ -7,7 +7,9 @@ from urllib.parse import unquote
 import pytest
 from django.utils import timezone
 
+from aremko.pytest_plugin import STAFF_PASSWORD, make_role_user
 from crm.models import PlantillaWhatsApp, TrayItem
+from crm.roles import RECEPCION
 from crm.services.whatsapp import build_tray
 from crm.tests.test_e2e_browser import ARTIFACTS, browser_page  # noqa: F401 (the shared chromium fixture)
 from crm.tests.whatsapp_builders import overdue_customer
@@ -19,12 +21,11 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def test_operator_on_a_phone_opens_the_tray_checks_the_link_and_records_an_outcome(
     live_server,
     browser_page,  # noqa: F811
-    django_user_model,
     settings,
 ):
     settings.WHATSAPP_HOLDOUT_SHARE = 0.0
     today = timezone.localdate()
-    django_user_model.objects.create_user(username="recepcion", password="clave-segura-123", is_staff=True)
+    make_role_user("recepcion", RECEPCION)  # password: STAFF_PASSWORD
     # Transactional tests start from an empty database: the seeded templates may be gone.
     PlantillaWhatsApp.objects.create(
         nombre="Atrasado: prueba", tier="overdue", texto="Hola {nombre}, le esperamos en Aremko. Código {codigo}."
@@ -39,7 +40,7 @@ def test_operator_on_a_phone_opens_the_tray_checks_the_link_and_records_an_outco
     page.on("console", lambda message: "Content Security Policy" in message.text and csp_errors.append(message.text))
     page.goto(f"{live_server.url}/accounts/login/")
     page.fill("#id_username", "recepcion")
-    page.fill("#id_password", "clave-segura-123")
+    page.fill("#id_password", STAFF_PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url(f"{live_server.url}/ventas/crm/")
     page.goto(f"{live_server.url}/ventas/crm/bandeja/")
