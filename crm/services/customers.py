@@ -74,7 +74,7 @@ def customer_360(cliente_id: int, as_of: datetime.date | None = None) -> Custome
     """
     as_of = as_of or timezone.localdate()
     since = as_of - datetime.timedelta(days=RECENT_DAYS)
-    cliente = annotate_rfm(Cliente.objects.filter(pk=cliente_id), as_of).annotate(
+    cliente = annotate_rfm(Cliente.objects.filter(pk=cliente_id).select_related("valor"), as_of).annotate(
         services_last_180_days=Count(
             "historial_servicios",
             filter=Q(historial_servicios__service_date__gte=since, historial_servicios__service_date__lte=as_of)

@@ -86,7 +86,7 @@ def search_customers(
     )
     # Count on the plain filter; the page joins the summary of the customers shown.
     results = (
-        annotate_rfm_from_summaries(customers, as_of, stored=stored)
+        annotate_rfm_from_summaries(customers.select_related("valor"), as_of, stored=stored)
         .annotate(rank=rank)
         .order_by("rank", "-monetary", "nombre", "pk")
     )
@@ -114,7 +114,8 @@ def _segment_page(segment: Segment, page_number, as_of: datetime.date | None) ->
         page_ids = list(page.object_list)
     else:
         page_ids, page = _ranked_segment_page(segment, page_number, as_of, stored)
-    customers = annotate_rfm_from_summaries(Cliente.objects.filter(pk__in=page_ids), as_of, stored=stored).in_bulk()
+    shown = Cliente.objects.filter(pk__in=page_ids).select_related("valor")  # expected value, same query
+    customers = annotate_rfm_from_summaries(shown, as_of, stored=stored).in_bulk()
     page.object_list = [customers[pk] for pk in page_ids]
     return page
 

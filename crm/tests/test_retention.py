@@ -249,3 +249,71 @@ def test_commands_print_spanish_summaries(retention_data):
     out = io.StringIO()
     call_command("segment_snapshot", "--month", "2026-05", stdout=out)
     assert "05-2026" in out.getvalue()
+
+
+# --- wired into the profile, the dashboard and the listings -----------------------------------------------
+
+
+@pytest.fixture
+def valued_customer():
+    from crm.models import CLVModel, CustomerValue
+
+    ana = make_cliente("Ana Valiosa")
+    visits(ana, d("2026-01-01"), d("2026-03-04"), d("2026-05-05"))
+    due_back.refresh()
+    model = CLVModel.objects.create(bgnbd={"r": 1, "alpha": 1, "a": 1, "b": 1})
+    CustomerValue.objects.create(
+        cliente=ana,
+        model=model,
+        p_alive=0.85,
+        expected_visits_90d=0.7,
+        expected_visits_365d=3.2,
+        expected_value_365d=245_000,
+    )
+    SegmentSnapshot.objects.bulk_create(
+        [
+            SegmentSnapshot(month=d("2026-05-01"), cliente=ana, segment="vip"),
+            SegmentSnapshot(month=d("2026-06-01"), cliente=ana, segment="at_risk"),
+        ]
+    )
+    return ana
+
+
+def test_profile_shows_rhythm_value_in_words_and_segment_path(
+    staff_client, valued_customer, django_assert_max_num_queries
+):
+    with django_assert_max_num_queries(12):
+        response = staff_client.get(reverse("cliente_detalle", args=[valued_customer.pk]))
+    text = response.content.decode()
+    assert "Suele venir a Tinas cada ~62 días" in text
+    assert "Muy probablemente sigue siendo cliente activo (85% de probabilidad)" in text
+    assert "unas 3 visitas esperadas en los próximos 12 meses" in text and "$245.000" in text
+    assert "05-2026" in text and "06-2026" in text
+
+
+def test_value_in_words_at_its_thresholds():
+    from crm.services.retention.profile import ValueInWords
+
+    assert ValueInWords(0.8, 1.0, 0).activity.startswith("Muy probablemente sigue")
+    assert ValueInWords(0.79, 1.0, 0).activity.startswith("Probablemente sigue")
+    assert ValueInWords(0.2, 1.0, 0).activity == "Puede que ya no vuelva"
+    assert ValueInWords(0.19, 1.0, 0).activity == "Muy probablemente ya no vuelve"
+    assert ValueInWords(0.5, 0.4, 0).visits.startswith("menos de una visita")
+    assert ValueInWords(0.5, 1.2, 0).visits.startswith("una visita")
+
+
+def test_dashboard_shows_overdue_forecast_and_movement(staff_client, valued_customer, django_assert_max_num_queries):
+    with django_assert_max_num_queries(12):
+        response = staff_client.get(reverse("crm_dashboard"))
+    text = response.content.decode()
+    assert "Atrasados" in text and "Pronóstico 12 meses" in text and "$245.000" in text
+    assert "De VIP, Campeones o Leales a En riesgo" in text
+    assert f"{reverse('crm_retencion_movimiento')}?de=valiosos&amp;a=at_risk" in text
+
+
+def test_segment_listing_shows_the_expected_value(staff_client, valued_customer):
+    from crm.services import summaries
+
+    summaries.rebuild()
+    response = staff_client.get(reverse("crm_buscar"), {"q": "Ana Valiosa"})
+    assert "Valor esperado" in response.content.decode() and "$245.000" in response.content.decode()

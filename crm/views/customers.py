@@ -4,6 +4,7 @@ from django.shortcuts import get_object_or_404, render
 
 from crm.services.customers import HistoryFilters, customer_360, filtered_history, history_page, write_history_csv
 from crm.services.privacy.access_log import Action, log_access
+from crm.services.retention.profile import retention_profile
 from crm.views.access import crm_view
 from ventas.models import Cliente
 
@@ -18,7 +19,13 @@ def cliente_detalle(request, cliente_id):
     return render(
         request,
         "crm/cliente_detalle.html",
-        {"nav": "buscar", "perfil": perfil, "cliente": perfil.cliente, "rfm": perfil.rfm},
+        {
+            "nav": "buscar",
+            "perfil": perfil,
+            "cliente": perfil.cliente,
+            "rfm": perfil.rfm,
+            "retencion": retention_profile(perfil.cliente),
+        },
     )
 
 

@@ -6,9 +6,10 @@ import csv
 import datetime
 from dataclasses import dataclass
 
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
+from crm.models import CustomerValue, SegmentSnapshot
 from crm.services.charts import BarChart, bar_chart
 from crm.services.customers import csv_safe
 from crm.services.retention import due_back, kpis, movement
@@ -114,3 +115,29 @@ def movement_list(source: str, target: str, month: datetime.date | None = None) 
 
 def month_label(month: datetime.date) -> str:
     return format_date(month)[3:]
+
+
+@dataclass
+class RetentionHighlights:
+    """The dashboard's retention figures: three small queries over stored results, never the history."""
+
+    overdue: int
+    forecast_12_months: int | None  # sum of every customer's expected value in 365 days; None before fit_clv
+    movement_month: datetime.date | None
+    valuable_to_at_risk: int
+    movements: list[movement.Movement]
+
+
+def retention_highlights(today: datetime.date | None = None) -> RetentionHighlights:
+    today = today or timezone.localdate()
+    forecast = CustomerValue.objects.aggregate(total=Sum("expected_value_365d"))["total"]
+    month = SegmentSnapshot.objects.order_by("-month").values_list("month", flat=True).first()
+    moves = [m for m in movement.movement_matrix(month) if m.source != m.target] if month else []
+    to_risk = sum(m.count for m in moves if m.source in movement.VALUABLE and m.target == "at_risk")
+    return RetentionHighlights(
+        overdue=due_back.overdue_count(today),
+        forecast_12_months=int(forecast) if forecast is not None else None,
+        movement_month=month,
+        valuable_to_at_risk=to_risk,
+        movements=sorted(moves, key=lambda m: -m.count)[:8],
+    )
