@@ -13,6 +13,8 @@ import pytest
 os.environ.setdefault("DEBUG", "true")
 os.environ.setdefault("SECRET_KEY", "tests-only-insecure-secret-key")
 os.environ.setdefault("TASKS_BACKEND", "django_tasks.backends.immediate.ImmediateBackend")
+# Campaign tests count who is contacted; the control group has its own tests (crm/tests/test_campaign_holdout.py).
+os.environ.setdefault("CAMPAIGN_HOLDOUT_SHARE", "0")
 
 # Password of the `staff_user` fixture (a throw-away test credential).
 STAFF_PASSWORD = "clave-segura-123"  # noqa: S105

@@ -231,6 +231,8 @@ ACCESS_LOG_RETENTION_DAYS = env.int("ACCESS_LOG_RETENTION_DAYS", default=365)
 # AI generations at once per worker process (below GUNICORN_THREADS, so pages keep threads); 0: no cap.
 AI_MAX_CONCURRENT_GENERATIONS = env.int("AI_MAX_CONCURRENT_GENERATIONS", default=3)
 # Campaigns sending to more customers than this need approval by a second user with `crm.approve_campaign`.
+# Share of each campaign's audience kept as a random control group, never contacted, to measure its real effect.
+CAMPAIGN_HOLDOUT_SHARE = env.float("CAMPAIGN_HOLDOUT_SHARE", default=0.10)
 CAMPAIGN_APPROVAL_THRESHOLD = env.int("CAMPAIGN_APPROVAL_THRESHOLD", default=50)
 
 # Security. Production (DEBUG off) gets HTTPS-only cookies, HSTS and redirects unless told otherwise.

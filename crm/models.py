@@ -150,6 +150,7 @@ class CampaignRecipient(models.Model):
         SENT = "sent", "Enviado"
         SKIPPED = "skipped", "Omitido"
         FAILED = "failed", "Falló"
+        CONTROL = "control", "Grupo de control (no se contacta)"
         INTERRUPTED = "interrupted", "Interrumpido: decide si se envió"
 
     class Reason(models.TextChoices):

@@ -28,6 +28,7 @@ from __future__ import annotations
 import datetime
 import logging
 import os
+import random
 import socket
 import time
 import uuid
@@ -156,13 +157,26 @@ def start_campaign(*, options: CampaignOptions, user=None, enqueue: bool = True)
             mode=mode,
             created_by=user if staff else None,
         )
+        control = set(holdout(ids, campaign.pk))
         CampaignRecipient.objects.bulk_create(
-            [CampaignRecipient(campaign=campaign, cliente_id=pk) for pk in ids], batch_size=500
+            [
+                CampaignRecipient(campaign=campaign, cliente_id=pk, status=R.CONTROL if pk in control else R.PENDING)
+                for pk in ids
+            ],
+            batch_size=500,
         )
         if enqueue:
             enqueue_campaign(campaign.pk)
     logger.info("Campaign %s started: %s customers of %s", campaign.pk, len(ids), options.segment)
     return campaign
+
+
+def holdout(ids: list[int], seed: int, share: float | None = None) -> list[int]:
+    """The random control group of a campaign: `share` (CAMPAIGN_HOLDOUT_SHARE) of its audience, rounded down,
+    drawn reproducibly from the campaign id. Never contacted by the campaign; its conversions are the baseline."""
+    share = settings.CAMPAIGN_HOLDOUT_SHARE if share is None else share
+    size = int(len(ids) * max(0.0, min(share, 0.5)))
+    return random.Random(seed).sample(sorted(ids), size) if size else []
 
 
 def enqueue_campaign(campaign_id: int) -> None:

@@ -9,6 +9,7 @@ from crm.models import Campaign, CampaignRecipient
 from crm.services import campaigns
 from crm.services.pagination import paginate
 from crm.services.proposals.schema import UNSUBSCRIBE_MARKER, sanitize_html
+from crm.services.retention.campaign_effect import campaign_effect
 from crm.services.rfm import SEGMENTS
 from crm.views.access import crm_view
 
@@ -113,6 +114,7 @@ def _detail(request, campaign_id, *, error="", status=200):
         "campaign": campaign,
         "segment": SEGMENTS.get(campaign.segment),
         "progress": campaigns.campaign_progress(campaign.pk),
+        "effect": campaign_effect(campaign),
         "page": paginate(recipients, request.GET.get("page", 1), 50, count_queryset=count_qs),
         "estado": estado,
         "filters": RECIPIENT_FILTERS,
