@@ -46,7 +46,8 @@ from django_tasks_db.models import DBTaskResult
 from crm.models import Campaign, CampaignRecipient, Proposal
 from crm.services import mail
 from crm.services.proposals import generate_proposal
-from crm.services.rfm import SEGMENTS, customers_in_segment
+from crm.services.retention import due_back, movement
+from crm.services.rfm import SEGMENTS, annotate_rfm, customers_in_segment
 from crm.services.whatsapp.eligibility import whatsapp_withdrawn
 from ventas.models import Cliente
 
@@ -61,6 +62,19 @@ class CampaignError(Exception):
     """A campaign operation that cannot be done (Spanish message for staff; views answer 4xx)."""
 
 
+# Who a campaign can be for: an RFM segment, or one of the retention audiences (issue 13).
+RETENTION_AUDIENCES = {
+    "overdue": "Atrasados según su ritmo",
+    "valuable_to_at_risk": "Pasaron de VIP, Campeones o Leales a En riesgo este mes",
+}
+AUDIENCES = {**{key: segment.label for key, segment in SEGMENTS.items()}, **RETENTION_AUDIENCES}
+
+
+def audience_label(key: str) -> str:
+    """ "at_risk" -> "En riesgo", "overdue" -> "Atrasados según su ritmo"; unknown keys as they are."""
+    return AUDIENCES.get(key, key)
+
+
 @dataclass(frozen=True)
 class CampaignOptions:
     segment: str
@@ -72,7 +86,7 @@ class CampaignOptions:
     channel: str = "email"
 
     def __post_init__(self):
-        if self.segment not in SEGMENTS:
+        if self.segment not in AUDIENCES:
             raise CampaignError("Elige un segmento válido.")
         if self.limit is not None and self.limit < 1:
             raise CampaignError("El límite debe ser al menos 1 cliente.")
@@ -100,7 +114,12 @@ class Preview:
 def audience(options: CampaignOptions, as_of: datetime.date | None = None) -> QuerySet[Cliente]:
     """Customers of the segment (highest spend first when limited), minus those contacted in the last N days
     and those who blocked processing or objected to profiling."""
-    customers = customers_in_segment(options.segment, as_of)
+    if options.segment == "overdue":
+        customers = annotate_rfm(due_back.overdue_customers(as_of), as_of)
+    elif options.segment == "valuable_to_at_risk":
+        customers = annotate_rfm(movement.moved(movement.VALUABLE, "at_risk"), as_of)
+    else:
+        customers = customers_in_segment(options.segment, as_of)
     customers = customers.filter(bloqueo_desde__isnull=True, oposicion_desde__isnull=True)  # Ley 21.719
     if options.channel == "whatsapp":
         customers = customers.exclude(pk__in=whatsapp_withdrawn().values("pk"))

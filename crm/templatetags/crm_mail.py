@@ -2,7 +2,7 @@
 
 from django import template
 
-from crm.services import mail, rfm
+from crm.services import campaigns, mail
 
 register = template.Library()
 
@@ -13,4 +13,5 @@ def send_panel(cliente):
     return mail.send_panel(cliente)
 
 
-register.filter("segment_label", rfm.segment_label)
+# Segments and the retention audiences of campaigns (AUDIENCES includes every segment).
+register.filter("segment_label", campaigns.audience_label)

@@ -7,6 +7,7 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 from django.urls import reverse
+from django.utils import timezone
 
 from crm.models import DueBack, SegmentSnapshot
 from crm.services.retention import due_back, kpis, movement
@@ -317,3 +318,26 @@ def test_segment_listing_shows_the_expected_value(staff_client, valued_customer)
     summaries.rebuild()
     response = staff_client.get(reverse("crm_buscar"), {"q": "Ana Valiosa"})
     assert "Valor esperado" in response.content.decode() and "$245.000" in response.content.decode()
+
+
+def test_overdue_and_fallen_customers_are_campaign_audiences():
+    from crm.services.campaigns import CampaignOptions, audience, audience_label
+
+    late = make_cliente("Ana Atrasada Campana")
+    visits(late, d("2025-01-01"), d("2025-02-01"), d("2025-03-01"))
+    on_time = make_cliente("Beto Al Dia")
+    visits(
+        on_time, timezone.localdate() - datetime.timedelta(days=40), timezone.localdate() - datetime.timedelta(days=20)
+    )
+    due_back.refresh()
+    assert list(audience(CampaignOptions(segment="overdue"))) == [late]
+    month = movement.month_start(timezone.localdate())
+    SegmentSnapshot.objects.bulk_create(
+        [
+            SegmentSnapshot(month=movement.previous_month(month), cliente=late, segment="champions"),
+            SegmentSnapshot(month=month, cliente=late, segment="at_risk"),
+        ]
+    )
+    assert list(audience(CampaignOptions(segment="valuable_to_at_risk"))) == [late]
+    assert audience_label("overdue") == "Atrasados según su ritmo"
+    assert audience_label("at_risk") == "En riesgo"

@@ -17,7 +17,7 @@ from crm.views.access import crm_view
 class CampaignForm(forms.Form):
     segmento = forms.ChoiceField(
         label="Segmento",
-        choices=[(key, segment.label) for key, segment in SEGMENTS.items()],
+        choices=list(campaigns.AUDIENCES.items()),
         error_messages={"required": "Elige un segmento.", "invalid_choice": "Elige un segmento de la lista."},
     )
     limite = forms.IntegerField(
