@@ -9,6 +9,7 @@ from django.db.models import Case, Count, IntegerField, Q, Value, When, Window
 from django.utils import timezone
 
 from crm.services.pagination import CountedPaginator, paginate
+from crm.services.retention.due_back import overdue_customers, overdue_rows
 from crm.services.rfm import (
     Segment,
     annotate_rfm_from_summaries,
@@ -42,7 +43,12 @@ def clean_query(raw: str | None) -> str:
 
 
 def search_customers(
-    *, query: str = "", segment_key: str = "", page_number=1, as_of: datetime.date | None = None
+    *,
+    query: str = "",
+    segment_key: str = "",
+    page_number=1,
+    as_of: datetime.date | None = None,
+    overdue: bool = False,
 ) -> SearchResult:
     """Search customers; raises KeyError for an unknown segment key.
 
@@ -54,9 +60,16 @@ def search_customers(
     name).
 
     Segments and figures come from the summary table (`crm.services.summaries`): no query reads the history.
+    `overdue`: only customers overdue in some category (crm.services.retention.due_back), alone or combined.
     """
     query = clean_query(query)
     segment = get_segment(segment_key) if segment_key else None
+    if len(query) < MIN_QUERY_LENGTH and not segment and overdue:
+        customers = overdue_customers(as_of).select_related("valor")
+        stored = stored_scores_valid(as_of or timezone.localdate())
+        results = annotate_rfm_from_summaries(customers, as_of, stored=stored).order_by("-monetary", "nombre", "pk")
+        page = paginate(results, page_number, PAGE_SIZE, count_queryset=overdue_customers(as_of))
+        return SearchResult(query="", segment=None, page=page, message="")
     if len(query) < MIN_QUERY_LENGTH and not segment:
         message = (
             f"Escribe al menos {MIN_QUERY_LENGTH} caracteres para buscar por nombre, teléfono o email." if query else ""
@@ -67,7 +80,7 @@ def search_customers(
     if len(query) < MIN_QUERY_LENGTH:
         if query:
             message = f"El texto es muy corto (mínimo {MIN_QUERY_LENGTH} caracteres): se muestra todo el segmento."
-        page = _segment_page(segment, page_number, as_of)
+        page = _segment_page(segment, page_number, as_of, overdue=overdue)
         return SearchResult(query="", segment=segment, page=page, message=message)
 
     key = search_key(query)
@@ -78,6 +91,8 @@ def search_customers(
     stored = stored_scores_valid(as_of or timezone.localdate())
     customers = segment_members_from_summaries(segment.key, as_of, stored=stored) if segment else Cliente.objects.all()
     customers = customers.filter(match).order_by()
+    if overdue:
+        customers = customers.filter(pk__in=overdue_rows(as_of).values("cliente_id"))
     rank = Case(
         When(busqueda__startswith=key, then=Value(0)),
         When(busqueda__contains=f" {key}", then=Value(1)),
@@ -94,7 +109,7 @@ def search_customers(
     return SearchResult(query=query, segment=segment, page=page, message=message)
 
 
-def _segment_page(segment: Segment, page_number, as_of: datetime.date | None) -> Page:
+def _segment_page(segment: Segment, page_number, as_of: datetime.date | None, *, overdue: bool = False) -> Page:
     """A page of a whole segment, biggest spenders first (customers without history: by name).
 
     A segment can hold tens of thousands of customers: the order and the page are decided on the summary table
@@ -106,6 +121,7 @@ def _segment_page(segment: Segment, page_number, as_of: datetime.date | None) ->
     if segment.key == "no_history":
         page = paginate(
             segment_members_from_summaries(segment.key, as_of, stored=stored)
+            .filter(pk__in=overdue_rows(as_of).values("cliente_id") if overdue else Cliente.objects.values("pk"))
             .order_by("nombre", "pk")
             .values_list("pk", flat=True),
             page_number,
@@ -113,16 +129,20 @@ def _segment_page(segment: Segment, page_number, as_of: datetime.date | None) ->
         )
         page_ids = list(page.object_list)
     else:
-        page_ids, page = _ranked_segment_page(segment, page_number, as_of, stored)
+        page_ids, page = _ranked_segment_page(segment, page_number, as_of, stored, overdue=overdue)
     shown = Cliente.objects.filter(pk__in=page_ids).select_related("valor")  # expected value, same query
     customers = annotate_rfm_from_summaries(shown, as_of, stored=stored).in_bulk()
     page.object_list = [customers[pk] for pk in page_ids]
     return page
 
 
-def _ranked_segment_page(segment: Segment, page_number, as_of: datetime.date, stored: bool) -> tuple[list[int], Page]:
+def _ranked_segment_page(
+    segment: Segment, page_number, as_of: datetime.date, stored: bool, *, overdue: bool = False
+) -> tuple[list[int], Page]:
     """Ids of one page of a segment by spend, and its Page; the total comes in the same query (a window count)."""
     members = scored_summaries(as_of, stored=stored).filter(rfm_segment=segment.key)
+    if overdue:
+        members = members.filter(cliente_id__in=overdue_rows(as_of).values("cliente_id"))
     ranked = (
         members.annotate(total=Window(Count("*")))
         .order_by("-monetary", "cliente_id")

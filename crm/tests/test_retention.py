@@ -341,3 +341,23 @@ def test_overdue_and_fallen_customers_are_campaign_audiences():
     assert list(audience(CampaignOptions(segment="valuable_to_at_risk"))) == [late]
     assert audience_label("overdue") == "Atrasados según su ritmo"
     assert audience_label("at_risk") == "En riesgo"
+
+
+def test_search_filters_overdue_customers_alone_with_a_segment_or_a_name(staff_client, django_assert_max_num_queries):
+    from crm.services import summaries
+
+    late = make_cliente("Ana Atrasada Busqueda")
+    visits(late, d("2025-01-01"), d("2025-02-01"), d("2025-03-01"))
+    other = make_cliente("Ana Puntual Busqueda")
+    visits(other, d("2025-01-01"))
+    due_back.refresh()
+    summaries.rebuild()
+    with django_assert_max_num_queries(12):
+        alone = staff_client.get(reverse("crm_buscar"), {"atrasados": "1"}).content.decode()
+    assert "Ana Atrasada Busqueda" in alone and "Ana Puntual Busqueda" not in alone
+    by_name = staff_client.get(reverse("crm_buscar"), {"q": "Ana", "atrasados": "1"}).content.decode()
+    assert "Ana Atrasada Busqueda" in by_name and "Ana Puntual Busqueda" not in by_name
+    segment = late.historial_servicios.exists() and staff_client.get(
+        reverse("crm_buscar"), {"segmento": "at_risk", "atrasados": "1"}
+    )
+    assert segment.status_code == 200

@@ -15,6 +15,7 @@ class SearchForm(forms.Form):
         choices=[("", "Todos los segmentos"), *((key, segment.label) for key, segment in SEGMENTS.items())],
         error_messages={"invalid_choice": "Ese segmento no existe. Elige uno de la lista."},
     )
+    atrasados = forms.BooleanField(label="Solo atrasados según su ritmo", required=False)
 
 
 @crm_view("ventas.view_cliente")
@@ -27,5 +28,6 @@ def crm_buscar(request):
         query=form.cleaned_data["q"],
         segment_key=form.cleaned_data["segmento"],
         page_number=request.GET.get("page", 1),
+        overdue=form.cleaned_data["atrasados"],
     )
     return render(request, "crm/buscar.html", context)

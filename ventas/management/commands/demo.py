@@ -1,5 +1,6 @@
 """One command from a fresh clone to a running CRM with demo data and a staff user to log in with."""
 
+import io
 import secrets
 import subprocess
 import sys
@@ -7,10 +8,11 @@ import sys
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.core.management.base import BaseCommand
 
 from crm.roles import ADMINISTRACION, sync_roles
+from crm.services.campaigns import recover_campaigns
 from ventas import demo_data
 
 
@@ -45,6 +47,7 @@ class Command(BaseCommand):
             self.stdout.write("La base de datos ya tiene clientes: no se cargan datos de demostración.")
         else:
             call_command("load_demo_data", scale=scale, stdout=self.stdout)
+            self._derived_results()
         if not settings.DEBUG:
             call_command("collectstatic", interactive=False, verbosity=0)
 
@@ -55,6 +58,7 @@ class Command(BaseCommand):
             self.style.SUCCESS(f"Entra en http://{addrport}/ventas/crm/ con usuario «{username}» y clave {shown}")
         )
         if not no_serve:
+            recover_campaigns()  # a campaign left by a worker that died is picked up again by the new one
             worker = start_task_worker()
             scheduler = start_scheduler() if worker else None
             if worker:
@@ -66,6 +70,15 @@ class Command(BaseCommand):
                     if process:
                         process.terminate()
                         process.wait(timeout=10)
+
+    def _derived_results(self) -> None:
+        """What the nightly and monthly jobs would have stored, so every page has figures from the first visit."""
+        self.stdout.write("Entrenando el recomendador y calculando ritmos, fotos de segmentos y valor esperado…")
+        for command in ("train_recommender", "refresh_due_back", "segment_snapshot", "fit_clv"):
+            try:
+                call_command(command, stdout=io.StringIO())
+            except CommandError as error:  # e.g. too little data at a tiny scale: the pages say so
+                self.stdout.write(f"  {command}: {error}")
 
     def _demo_user(self) -> tuple[str, str]:
         """Create or reset the staff superuser DEMO_USER (role Administración); its password is DEMO_PASSWORD or a
