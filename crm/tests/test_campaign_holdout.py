@@ -84,3 +84,13 @@ def test_campaign_page_shows_the_comparison(staff_client):
     response = staff_client.get(reverse("crm_campana", args=[campaign.pk]))
     text = response.content.decode()
     assert "Contra el grupo de control" in text and "Grupo de control" in text
+
+
+@pytest.mark.django_db
+def test_results_filtered_by_campaign_show_its_effect(staff_client):
+    campaign = Campaign.objects.create(segment="at_risk", status=Campaign.Status.DONE)
+    for i, status in enumerate([R.SENT, R.CONTROL]):
+        CampaignRecipient.objects.create(campaign=campaign, cliente=make_cliente(f"Cliente R{i}"), status=status)
+    filtered = staff_client.get(reverse("crm_propuestas"), {"campana": campaign.pk}).content.decode()
+    assert "Contra el grupo de control" in filtered
+    assert "Filtra por una campaña" in staff_client.get(reverse("crm_propuestas")).content.decode()

@@ -5,9 +5,10 @@ from django.conf import settings
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from crm.models import Proposal
+from crm.models import Campaign, Proposal
 from crm.services import results
 from crm.services.pagination import paginate
+from crm.services.retention.campaign_effect import campaign_effect
 from crm.services.rfm import SEGMENTS
 from crm.services.whatsapp.results import whatsapp_results
 from crm.views.access import crm_view
@@ -70,6 +71,12 @@ class ResultsFilterForm(forms.Form):
         )
 
 
+def _campaign_effect(campaign_id: int | None):
+    """The chosen campaign against its control group (results filtered by one campaign)."""
+    campaign = Campaign.objects.filter(pk=campaign_id).first() if campaign_id else None
+    return campaign_effect(campaign) if campaign else None
+
+
 @require_GET
 @crm_view("crm.view_campaign")
 def propuestas(request):
@@ -90,5 +97,6 @@ def propuestas(request):
         "totals": results.totals(by_segment),
         "conversion_days": settings.PROPOSAL_CONVERSION_DAYS,
         "whatsapp": whatsapp_results(),
+        "effect": _campaign_effect(form.cleaned_data["campana"]),
     }
     return render(request, "crm/propuestas.html", context)
