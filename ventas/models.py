@@ -121,6 +121,7 @@ class ConsentEvent(models.Model):
         ONE_CLICK = "one_click", "Baja en un clic"
 
     UNSUBSCRIBE_TEXT = "Enlace «darse de baja» incluido en cada propuesta por email."
+    IMPORT_TEXT = "Cliente del sistema de reservas de Aremko, importado desde su exportación (no se dio de baja allí)."
 
     cliente = models.ForeignKey(
         Cliente, verbose_name="cliente", on_delete=models.CASCADE, related_name="eventos_consentimiento"

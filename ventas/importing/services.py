@@ -97,7 +97,7 @@ from ventas.importing.parsers import (
 )
 from ventas.importing.readers import ImportFileError, Table, UnreadableLine, open_table
 from ventas.importing.writers import history_writer
-from ventas.models import Cliente, ImportedRow, ImportRun, ServiceHistory
+from ventas.models import Cliente, ConsentEvent, ImportedRow, ImportRun, ServiceHistory
 from ventas.normalize import looks_like_rut, normalize_phone, normalize_rut, season_of
 from ventas.signals import history_imported, history_written
 
@@ -439,6 +439,21 @@ class _Importer:
             pending_slot.append(slot)
         if new_customers:
             Cliente.objects.bulk_create(new_customers)
+            # The consent ledger starts with where the customer came from (Ley 21.719: consent must be provable).
+            ConsentEvent.objects.bulk_create(
+                [
+                    ConsentEvent(
+                        cliente_id=cliente.pk,
+                        channel=ConsentEvent.Channel.EMAIL,
+                        granted=cliente.acepta_marketing,
+                        source=ConsentEvent.Source.IMPORT,
+                        text=ConsentEvent.IMPORT_TEXT,
+                        created_by=self.run.created_by,
+                    )
+                    for cliente in new_customers
+                ],
+                batch_size=1000,
+            )
             for cliente in new_customers:
                 self.customers.add(cliente.pk, Identity(cliente.nombre, cliente.email, cliente.telefono))
             self.summary.customers_created += len(new_customers)

@@ -120,3 +120,18 @@ def test_latin1_xlsx_and_history_header_checks(tmp_path):
     history.write_text("cliente,servicio,cantidad,valor,reserva,checkin,categoria,Año,hora,mail,telefono\n")
     with pytest.raises(ImportFileError, match="exportación de clientes"):
         import_clients(history)
+
+
+def test_imported_customers_start_their_consent_ledger_once(tmp_path):
+    from ventas.models import ConsentEvent
+
+    lines = [
+        client_line(),
+        client_line(record="2", email="beto@example.org", telefono="+56 9 2222 3333", nombre="Beto"),
+    ]
+    run(tmp_path, lines)
+    run(tmp_path, lines)  # a second import matches them: no second event
+    events = ConsentEvent.objects.all()
+    assert events.count() == 2
+    assert {event.source for event in events} == {ConsentEvent.Source.IMPORT}
+    assert all(event.granted and event.text == ConsentEvent.IMPORT_TEXT for event in events)
