@@ -31,7 +31,7 @@ from django.db.models import Max, Min
 from django.utils import timezone
 
 from crm.models import RecommenderModel
-from crm.services.recommender import metrics
+from crm.services.recommender import metrics, stored_stats
 from crm.services.recommender.catalogue import load_catalogue
 from crm.services.recommender.dataset import Dataset, build_datasets, default_cutoff, training_cutoffs
 from crm.services.recommender.features import FEATURES
@@ -229,6 +229,7 @@ def train(*, cutoff: datetime.date | None = None, k: int = 3, store: bool = True
         report.notes.append("No se pudo ajustar el motor (sin ejemplos antes del corte): se evaluaron los pesos base.")
     if store:
         report.stored = store_model(report)
+        stored_stats.rebuild()  # the live proposals' statistics, from the whole history up to today
     report.seconds = time.perf_counter() - started
     logger.info(
         "recommender trained: cutoff %s, chose %s (hit-rate@%s %.3f) in %.1f s",
