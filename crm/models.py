@@ -702,7 +702,10 @@ class ProposalStatistic(models.Model):
     class Meta:
         verbose_name = "estadística de propuestas"
         verbose_name_plural = "estadísticas de propuestas"
-        indexes = [models.Index(fields=["kind"], name="crm_proposalstat_kind")]
+        # The live path reads the whole table (~750 rows at scale 40) at once: no lookup index, only uniqueness.
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "service", "other", "month"], name="crm_proposalstat_once")
+        ]
 
     def __str__(self):
         return f"{self.kind} {self.service} {self.other} {self.month}: {self.n}"

@@ -116,8 +116,10 @@ def rebuild(*, as_of: datetime.date | None = None) -> RebuildReport:
     return report
 
 
-# This process's copy of the table: (built_at of the build it came from, raw rows).
-_loaded: tuple[datetime.datetime, list[tuple]] | None = None
+# This process's copy of the table: the built_at of the build it came from, the raw rows, and the GlobalStats
+# made from them per catalogue aliases (the only thing besides the names that changes the keys). Shared,
+# read-only: FeatureBuilder and scoring never mutate the statistics.
+_loaded: tuple[datetime.datetime, list[tuple], dict[tuple, GlobalStats]] | None = None
 
 
 def load(catalogue: Catalogue, as_of: datetime.date) -> GlobalStats | None:
@@ -125,7 +127,7 @@ def load(catalogue: Catalogue, as_of: datetime.date) -> GlobalStats | None:
 
     None when the table was never built (fresh install) or was built for a later day than `as_of` (it would
     show the proposal the future). Built for an earlier day is fine: everyone's statistics move slowly, and the
-    daily refresh rebuilds them.
+    daily refresh rebuilds them. One query (the build row) when this process already holds that build.
     """
     global _loaded
     build = ProposalStatisticsBuild.objects.filter(pk=1).values_list("built_at", "as_of").first()
@@ -134,8 +136,12 @@ def load(catalogue: Catalogue, as_of: datetime.date) -> GlobalStats | None:
     built_at = build[0]
     if _loaded is None or _loaded[0] != built_at:
         rows = list(ProposalStatistic.objects.values_list("kind", "service", "other", "month", "n"))
-        _loaded = (built_at, rows)
-    return to_global_stats(catalogue, _loaded[1])
+        _loaded = (built_at, rows, {})
+    aliases = tuple(sorted(catalogue.aliases.items()))
+    stats = _loaded[2].get(aliases)
+    if stats is None:
+        stats = _loaded[2][aliases] = to_global_stats(catalogue, _loaded[1])
+    return stats
 
 
 def to_global_stats(catalogue: Catalogue, rows: list[tuple]) -> GlobalStats:
