@@ -15,6 +15,7 @@ from crm.models import ProposalStatistic, ProposalStatisticsBuild
 from crm.services.recommender import stored_stats
 from crm.services.recommender.catalogue import load_catalogue
 from crm.services.recommender.stats import cached_global_stats, global_stats
+from crm.services.recommender.training import TrainingError, train
 from crm.tests.proposal_fixtures import AS_OF, catalogue_fixture, cliente, visit  # noqa: F401
 from ventas.models import Cliente, ServiceHistory
 
@@ -141,3 +142,21 @@ def test_the_command_can_rebuild_only_the_proposal_statistics(catalogue):
 
     assert ProposalStatistic.objects.exists()
     assert "Resúmenes" not in out.getvalue()
+
+
+def test_training_rebuilds_the_proposal_statistics_even_without_a_model(catalogue):
+    generated_history(customers=10)
+
+    with pytest.raises(TrainingError):
+        train(cutoff=AS_OF + datetime.timedelta(days=365), store=True)  # nobody came back after this cutoff
+
+    assert ProposalStatisticsBuild.objects.get().rows == ProposalStatistic.objects.count() > 0
+
+
+def test_evaluation_leaves_the_proposal_statistics_alone(catalogue):
+    generated_history(customers=10)
+
+    with pytest.raises(TrainingError):
+        train(cutoff=AS_OF + datetime.timedelta(days=365), store=False)
+
+    assert not ProposalStatisticsBuild.objects.exists()

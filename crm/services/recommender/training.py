@@ -193,6 +193,8 @@ def train(*, cutoff: datetime.date | None = None, k: int = 3, store: bool = True
     Raises TrainingError when there are too few real visit days or customers on either side of the split.
     """
     started = time.perf_counter()
+    if store:  # the live proposals' statistics (whole history up to today), even when no model can be fitted
+        stored_stats.rebuild()
     span = ServiceHistory.objects.with_real_dates().aggregate(first=Min("service_date"), last=Max("service_date"))
     cutoff = cutoff or default_cutoff()
     if cutoff is None:
@@ -229,7 +231,6 @@ def train(*, cutoff: datetime.date | None = None, k: int = 3, store: bool = True
         report.notes.append("No se pudo ajustar el motor (sin ejemplos antes del corte): se evaluaron los pesos base.")
     if store:
         report.stored = store_model(report)
-        stored_stats.rebuild()  # the live proposals' statistics, from the whole history up to today
     report.seconds = time.perf_counter() - started
     logger.info(
         "recommender trained: cutoff %s, chose %s (hit-rate@%s %.3f) in %.1f s",
