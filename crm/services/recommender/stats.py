@@ -173,7 +173,17 @@ STATS_CACHE_SECONDS = 3600
 
 
 def cached_global_stats(catalogue: Catalogue, as_of: datetime.date) -> GlobalStats:
-    """global_stats() of the history up to and including `as_of`, from the cache when possible."""
+    """Everyone's statistics for a live proposal as of `as_of`.
+
+    From the precomputed table when it has been built (`stored_stats`, rebuilt by the refresh/training job);
+    otherwise (fresh install, or `as_of` before the last build) global_stats() of the history up to and
+    including `as_of`, from the cache when possible.
+    """
+    from crm.services.recommender import stored_stats  # it builds on this module
+
+    stored = stored_stats.load(catalogue, as_of)
+    if stored is not None:
+        return stored
     key = f"recommender:stats:v2:{as_of.isoformat()}"
     stats = cache.get(key)
     if stats is None:

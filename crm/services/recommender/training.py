@@ -31,7 +31,7 @@ from django.db.models import Max, Min
 from django.utils import timezone
 
 from crm.models import RecommenderModel
-from crm.services.recommender import metrics
+from crm.services.recommender import metrics, stored_stats
 from crm.services.recommender.catalogue import load_catalogue
 from crm.services.recommender.dataset import Dataset, build_datasets, default_cutoff, training_cutoffs
 from crm.services.recommender.features import FEATURES
@@ -193,6 +193,8 @@ def train(*, cutoff: datetime.date | None = None, k: int = 3, store: bool = True
     Raises TrainingError when there are too few real visit days or customers on either side of the split.
     """
     started = time.perf_counter()
+    if store:  # the live proposals' statistics (whole history up to today), even when no model can be fitted
+        stored_stats.rebuild()
     span = ServiceHistory.objects.with_real_dates().aggregate(first=Min("service_date"), last=Max("service_date"))
     cutoff = cutoff or default_cutoff()
     if cutoff is None:
