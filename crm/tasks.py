@@ -14,6 +14,7 @@ from crm import periodic
 from crm.periodic import daily, every, monthly
 from crm.services import campaigns, summaries
 from crm.services.privacy import access_log
+from crm.services.recommender import stored_stats
 from crm.services.recommender.training import TrainingError, train
 from crm.services.retention import due_back, lifetime, movement
 from crm.services.whatsapp import build_tray
@@ -108,8 +109,11 @@ def daily_summaries_task() -> dict:
 
 @task()
 def rebuild_summaries_task() -> dict:
-    """Rebuild the summaries from the whole history (catches in-place edits by the legacy system)."""
-    return asdict(summaries.rebuild())
+    """Rebuild the summaries and the proposal statistics from the whole history (catches in-place edits by the
+    legacy system)."""
+    result = asdict(summaries.rebuild())
+    stored_stats.rebuild()
+    return result
 
 
 periodic.register(every(5), sync_summaries_task)

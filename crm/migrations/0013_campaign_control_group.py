@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("crm", "0011_whatsapp_tray"),
+        ("crm", "0012_proposal_statistics"),
     ]
 
     operations = [

@@ -58,7 +58,7 @@ class Command(BaseCommand):
         first, rest = timings[0], timings[1:] or timings
         self.stdout.write(f"{len(ids)} propuestas ({len(with_history)} con historial, {len(without)} sin historial)")
         self.stdout.write(f"modelo de recomendación: {current_model().name}")
-        self.stdout.write(f"primera (calcula estadísticas del día): {first:.1f} ms")
+        self.stdout.write(f"primera de este proceso (carga las estadísticas): {first:.1f} ms")
         self.stdout.write(
             f"mediana: {statistics.median(rest):.1f} ms · p90: {statistics.quantiles(rest, n=10)[-1]:.1f} ms"
             if len(rest) > 1
