@@ -35,12 +35,16 @@ def _as_arrays(*columns) -> list[np.ndarray]:
 
 
 def _minimize(objective, start: np.ndarray) -> np.ndarray:
-    result = optimize.minimize(
-        objective, start, method="Nelder-Mead", options={"maxiter": 8000, "xatol": 1e-9, "fatol": 1e-12}
+    """Quasi-Newton (L-BFGS-B, numerical gradient) from `start`, then a short simplex polish from its answer.
+
+    A few hundred likelihood evaluations (each vectorised over every customer): about a second for 40,000
+    customers, where a simplex alone needed thousands.
+    """
+    first = optimize.minimize(objective, start, method="L-BFGS-B")
+    polished = optimize.minimize(
+        objective, first.x, method="Nelder-Mead", options={"maxiter": 400, "xatol": 1e-7, "fatol": 1e-10}
     )
-    # Polish with a quasi-Newton step from the simplex's answer (Nelder-Mead alone stops a little early).
-    polished = optimize.minimize(objective, result.x, method="L-BFGS-B")
-    best = polished.x if polished.fun <= result.fun else result.x
+    best = polished.x if polished.fun <= first.fun else first.x
     if not np.all(np.isfinite(best)):
         raise FitError("El ajuste no convergió: revisa que haya clientes con visitas repetidas.")
     return best
