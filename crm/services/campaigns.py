@@ -37,7 +37,7 @@ from dataclasses import dataclass, field, replace
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, F, Func, Q, QuerySet, Subquery
 from django.utils import timezone
 from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
@@ -124,13 +124,19 @@ def preview(options: CampaignOptions, as_of: datetime.date | None = None) -> Pre
     the sender applies (`crm.services.mail.rules`), so the count and the campaign agree.
     """
     customers = mail.with_last_sent_at(Cliente.objects.filter(pk__in=audience(options, as_of).values("pk")))
+    in_segment = None
+    if options.limit:  # the size before the limit rides along on every row, so this stays one query
+        unlimited = audience(replace(options, limit=None), as_of).order_by().values("pk")
+        size = Cliente.objects.filter(pk__in=unlimited).order_by().annotate(n=Func(F("pk"), function="COUNT"))
+        customers = customers.annotate(in_segment=Subquery(size.values("n")[:1]))
     now = timezone.now()
-    reasons = Counter(
-        refused.reason if (refused := mail.refusal(cliente, last_sent_at=cliente.last_sent_at, now=now)) else ""
-        for cliente in customers.iterator(chunk_size=2000)
-    )
+    reasons = Counter()
+    for cliente in customers.iterator(chunk_size=2000):
+        refused = mail.refusal(cliente, last_sent_at=cliente.last_sent_at, now=now)
+        reasons[refused.reason if refused else ""] += 1
+        if options.limit:
+            in_segment = cliente.in_segment
     known = {"opted_out", "no_email", "recent_contact", ""}
-    in_segment = audience(replace(options, limit=None), as_of).count() if options.limit else None
     return Preview(
         in_segment=in_segment,
         total=sum(reasons.values()),
