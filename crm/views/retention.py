@@ -44,7 +44,7 @@ SEGMENT_CHOICES = [(key, segment.label) for key, segment in SEGMENTS.items()]
 
 class MovementForm(forms.Form):
     de = forms.ChoiceField(
-        choices=[("valiosos", "VIP, Champions o Leales"), *SEGMENT_CHOICES],
+        choices=[("valiosos", "VIP, Campeones o Leales"), *SEGMENT_CHOICES],
         error_messages={"required": "Indica el segmento de origen.", "invalid_choice": "Ese segmento no existe."},
     )
     a = forms.ChoiceField(
