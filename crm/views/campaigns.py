@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from crm.models import Campaign, CampaignRecipient
-from crm.services import campaigns
+from crm.services import campaigns, mail
 from crm.services.pagination import paginate
 from crm.services.proposals.schema import UNSUBSCRIBE_MARKER, sanitize_html
 from crm.services.rfm import SEGMENTS
@@ -187,7 +187,13 @@ def campana_destinatario(request, campaign_id: int, recipient_id: int):
         raise Http404("Este cliente no tiene propuesta en la campaña.")
     # The stored HTML comes from a generator (possibly an AI model): show it sanitised, never as trusted markup.
     html = sanitize_html(recipient.proposal.email_body.replace(UNSUBSCRIBE_MARKER, "#"))
-    context = {"nav": "campanas", "recipient": recipient, "proposal": recipient.proposal, "html": html}
+    context = {
+        "nav": "campanas",
+        "recipient": recipient,
+        "proposal": recipient.proposal,
+        "html": html,
+        "email_text": mail.preview_text(recipient.proposal),
+    }
     return render(request, "crm/campanas_propuesta.html", context)
 
 
