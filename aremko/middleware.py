@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 
-from django.http import HttpResponseBadRequest, JsonResponse
+from django.conf import settings
+from django.http import HttpResponseBadRequest, HttpResponseNotFound, JsonResponse
 from django.template.loader import render_to_string
 
 from crm.views.access import wants_json
@@ -42,3 +43,26 @@ class RejectUnusableQueryMiddleware:
                 return JsonResponse({"ok": False, "error": MESSAGE}, status=400)
             return HttpResponseBadRequest(render_to_string("400.html", {"message": MESSAGE}, request))
         return self.get_response(request)
+
+
+class SpanishNotFoundMiddleware:
+    """In DEBUG, Django answers an unknown URL or an Http404 with its yellow English technical page; show the
+    project's Spanish 404 instead (the technical page stays for 500s). Without DEBUG it does nothing: Django
+    already renders templates/404.html. Place it after AuthenticationMiddleware (the page shows the menu)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if settings.DEBUG and response.status_code == 404 and _technical_page(response):
+            return HttpResponseNotFound(render_to_string("404.html", request=request))
+        return response
+
+
+def _technical_page(response) -> bool:
+    return (
+        not response.streaming
+        and response.get("Content-Type", "").startswith("text/html")
+        and b"<code>DEBUG = True</code>" in response.content
+    )

@@ -23,7 +23,10 @@ if DEBUG:
 else:
     SECRET_KEY = env("SECRET_KEY", default="")
     if not SECRET_KEY:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+        raise ImproperlyConfigured(
+            "falta SECRET_KEY (DEBUG está desactivado): usa DEBUG=true para desarrollo, o define SECRET_KEY "
+            "(y ALLOWED_HOSTS) para producción."
+        )
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -82,6 +85,11 @@ WSGI_APPLICATION = "aremko.wsgi.application"
 # Database: SQLite next to the code unless DATABASE_URL says otherwise (PostgreSQL in production and CI).
 DATABASE_URL = env("DATABASE_URL", default="") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}"
 DATABASES = {"default": env.db_url_config(DATABASE_URL)}
+if not DATABASES["default"].get("ENGINE", "").startswith(("django.db.backends.", "django.contrib.gis.")):
+    raise ImproperlyConfigured(
+        f"DATABASE_URL no es válida (esquema «{DATABASE_URL.split(':', 1)[0]}» desconocido): usa "
+        "postgres://usuario@127.0.0.1:5432/aremko, o déjala vacía para usar SQLite."
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {

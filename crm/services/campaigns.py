@@ -34,11 +34,11 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, F, Func, Q, QuerySet, Subquery
 from django.utils import timezone
 from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
@@ -105,6 +105,11 @@ class Preview:
     no_email: int
     recently_contacted: int
     other_refusals: int = 0  # rules added later (e.g. a temporary block)
+    in_segment: int | None = None  # customers of the segment with these filters before the limit
+
+    @property
+    def limited(self) -> bool:
+        return self.in_segment is not None and self.in_segment > self.total
 
     @property
     def will_receive(self) -> int:
@@ -139,13 +144,21 @@ def preview(options: CampaignOptions, as_of: datetime.date | None = None) -> Pre
     the sender applies (`crm.services.mail.rules`), so the count and the campaign agree.
     """
     customers = mail.with_last_sent_at(Cliente.objects.filter(pk__in=audience(options, as_of).values("pk")))
+    in_segment = None
+    if options.limit:  # the size before the limit rides along on every row, so this stays one query
+        unlimited = audience(replace(options, limit=None), as_of).order_by().values("pk")
+        size = Cliente.objects.filter(pk__in=unlimited).order_by().annotate(n=Func(F("pk"), function="COUNT"))
+        customers = customers.annotate(in_segment=Subquery(size.values("n")[:1]))
     now = timezone.now()
-    reasons = Counter(
-        refused.reason if (refused := mail.refusal(cliente, last_sent_at=cliente.last_sent_at, now=now)) else ""
-        for cliente in customers.iterator(chunk_size=2000)
-    )
+    reasons = Counter()
+    for cliente in customers.iterator(chunk_size=2000):
+        refused = mail.refusal(cliente, last_sent_at=cliente.last_sent_at, now=now)
+        reasons[refused.reason if refused else ""] += 1
+        if options.limit:
+            in_segment = cliente.in_segment
     known = {"opted_out", "no_email", "recent_contact", ""}
     return Preview(
+        in_segment=in_segment,
         total=sum(reasons.values()),
         opted_out=reasons["opted_out"],
         no_email=reasons["no_email"],
@@ -223,27 +236,39 @@ def needs_second_approval(campaign_id: int) -> bool:
     return to_send > settings.CAMPAIGN_APPROVAL_THRESHOLD
 
 
-def approve_send(*, campaign_id: int, user=None) -> Campaign:
+def check_approval(campaign: Campaign | None, user=None) -> int:
+    """Raise CampaignError unless `user` may approve the send now; return how many emails it would send."""
+    if campaign is None or campaign.status != Campaign.Status.REVIEW:
+        raise CampaignError("Esta campaña no está esperando aprobación.")
+    to_send = CampaignRecipient.objects.filter(campaign_id=campaign.pk, status=R.GENERATED).count()
+    threshold = settings.CAMPAIGN_APPROVAL_THRESHOLD
+    if to_send > threshold:
+        if user is None or not user.has_perm("crm.approve_campaign"):
+            raise CampaignError(
+                f"Esta campaña envía a más de {threshold} clientes: debe aprobarla alguien con permiso "
+                "para aprobar campañas (rol Administración)."
+            )
+        if campaign.created_by_id is not None and campaign.created_by_id == user.pk:
+            raise CampaignError(
+                f"Esta campaña envía a más de {threshold} clientes: debe aprobarla otra persona, no quien la creó."
+            )
+    return to_send
+
+
+def approve_send(*, campaign_id: int, user=None, expected: int | None = None) -> Campaign:
     """Staff approve a reviewed campaign: `review -> sending`, and the task sends.
 
     Rule (Ley 21.719 hardening, "four eyes"): a send to more than CAMPAIGN_APPROVAL_THRESHOLD customers must
-    be approved by a user holding `crm.approve_campaign` who did not create the campaign.
+    be approved by a user holding `crm.approve_campaign` who did not create the campaign. With `expected` (the
+    number staff confirmed) the send is refused when the number of emails to send has changed since.
     """
     with transaction.atomic():
         campaign = Campaign.objects.select_for_update().filter(pk=campaign_id).first()
-        if campaign is None or campaign.status != Campaign.Status.REVIEW:
-            raise CampaignError("Esta campaña no está esperando aprobación.")
-        if needs_second_approval(campaign_id):
-            threshold = settings.CAMPAIGN_APPROVAL_THRESHOLD
-            if user is None or not user.has_perm("crm.approve_campaign"):
-                raise CampaignError(
-                    f"Esta campaña envía a más de {threshold} clientes: debe aprobarla alguien con permiso "
-                    "para aprobar campañas (rol Administración)."
-                )
-            if campaign.created_by_id is not None and campaign.created_by_id == user.pk:
-                raise CampaignError(
-                    f"Esta campaña envía a más de {threshold} clientes: debe aprobarla otra persona, no quien la creó."
-                )
+        to_send = check_approval(campaign, user)
+        if expected is not None and to_send != expected:
+            raise CampaignError(
+                f"El número de clientes por enviar cambió ({to_send}); revisa y confirma de nuevo el envío."
+            )
         Campaign.objects.filter(pk=campaign_id).update(
             status=Campaign.Status.SENDING,
             approved_at=timezone.now(),

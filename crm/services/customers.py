@@ -1,6 +1,5 @@
 """Selectors for one customer: the 360° profile and the service history (page and CSV)."""
 
-import csv
 import datetime
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -11,6 +10,7 @@ from django.db.models.functions import ExtractYear
 from django.utils import timezone
 
 from crm.services.charts import BarChart, bar_chart
+from crm.services.csv_export import DEFAULT_SEPARATOR, csv_writer
 from crm.services.pagination import paginate
 from crm.services.rfm import RFMResult, annotate_rfm
 from ventas.formatting import csv_safe, format_clp, format_date, format_number
@@ -177,10 +177,10 @@ def history_page(cliente: Cliente, filters: HistoryFilters, page_number=1) -> Hi
     )
 
 
-def write_history_csv(rows: QuerySet[ServiceHistory], out) -> None:
+def write_history_csv(rows: QuerySet[ServiceHistory], out, sep: str = DEFAULT_SEPARATOR) -> None:
     """CSV of history rows: dates as 26-10-2025 (empty when unknown), amounts as plain integers (CLP has no
-    decimals), text cells defused against formula injection."""
-    writer = csv.writer(out)
+    decimals), text cells defused against formula injection; `sep` as in `crm.services.csv_export`."""
+    writer = csv_writer(out, sep)
     writer.writerow(CSV_COLUMNS)
     placeholder = settings.HISTORY_PLACEHOLDER_DATE
     for row in rows.iterator(chunk_size=500):

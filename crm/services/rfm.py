@@ -8,7 +8,7 @@ Scores as of a date (default: today in America/Santiago), thresholds from settin
 - F: 3 if at least RFM_FREQUENCY[0] (10) services (history rows), 2 if at least [1] (5), else 1.
 - M: 3 if at least RFM_MONETARY[0] (1,000,000 CLP) spent, 2 if at least [1] (500,000), else 1.
 
-Segments, first match wins: VIP (3,3,3) · Champions (R≥2, F≥2, M≥2) · Loyal (R≥2, F≥2) ·
+Segments, first match wins: VIP (3,3,3) · Campeones (R≥2, F≥2, M≥2) · Loyal (R≥2, F≥2) ·
 Promising (R=3, F=1) · At Risk (R=1, F≥2) · Hibernating (R=1, F=1, M≥2) · Lost (R=1) ·
 Occasional (everything else) · Sin historial (no services at all).
 
@@ -62,7 +62,7 @@ SEGMENTS: dict[str, Segment] = {
     segment.key: segment
     for segment in (
         Segment("vip", "VIP", "#1b7f5f", "Reciente, frecuente y de alto gasto: los mejores clientes."),
-        Segment("champions", "Champions", "#2a6fb0", "Vino hace poco, viene seguido y gasta bien."),
+        Segment("champions", "Campeones", "#2a6fb0", "Vino hace poco, viene seguido y gasta bien."),
         Segment("loyal", "Leales", "#5b4fa8", "Vino hace poco y viene seguido, con gasto moderado."),
         Segment("promising", "Prometedores", "#c08a00", "Vino en los últimos meses, pero pocas veces."),
         Segment("at_risk", "En riesgo", "#c0392b", "Venía seguido pero hace más de seis meses que no vuelve."),

@@ -40,7 +40,7 @@ def test_preview_shows_how_many_customers_before_starting(staff_client, db):
     assert response.status_code == 200
     assert "<strong>7</strong> clientes" in body
     assert "<strong>4</strong>" in body  # will receive
-    assert "Iniciar campaña (7 clientes)" in body
+    assert "Generar propuestas para revisar (7 clientes)" in body
     assert not Campaign.objects.exists()
 
 
@@ -90,7 +90,7 @@ def test_review_open_drop_and_approve(staff_client, smtp_server, db, django_capt
     opened = staff_client.get(reverse("crm_campana_destinatario", args=[campaign.pk, first.pk]))
     dropped = staff_client.post(reverse("crm_campana_descartar", args=[campaign.pk, first.pk]))
     with django_capture_on_commit_callbacks(execute=True):
-        approved = staff_client.post(reverse("crm_campana_aprobar", args=[campaign.pk]))
+        approved = staff_client.post(reverse("crm_campana_aprobar", args=[campaign.pk]), {"confirmar": "2"})
 
     assert "Aprobar envío" in detail.content.decode()
     assert opened.status_code == 200

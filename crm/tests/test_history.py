@@ -46,7 +46,7 @@ def rows_of(response):
 
 def csv_rows(response):
     assert response["Content-Type"].startswith("text/csv")
-    return list(csv.reader(io.StringIO(response.content.decode("utf-8"))))
+    return list(csv.reader(io.StringIO(response.content.decode("utf-8-sig")), delimiter=";"))
 
 
 def test_history_lists_everything_newest_first_with_totals(staff_client, cliente):

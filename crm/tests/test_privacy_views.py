@@ -298,7 +298,7 @@ def test_explanation_page_says_why_in_plain_spanish(staff_client, cliente, setti
     assert f"R3 si fue hace {settings.RFM_RECENCY_DAYS[0]} días o menos" in page
     assert "Frecuencia F2: tiene 6 servicios registrados" in page
     assert "Monto M2: gastó $600.000 en total" in page
-    assert "queda en el segmento «Champions»" in page
+    assert "queda en el segmento «Campeones»" in page
     assert proposal.recommendations[0]["reason"] in page
     assert AccessLog.objects.filter(cliente_id=cliente.pk, action="explicacion").exists()
 

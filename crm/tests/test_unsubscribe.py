@@ -39,7 +39,7 @@ def test_rfc8058_one_click_post_without_csrf_token_records_the_opt_out(cliente):
     )
 
     assert response.status_code == 200
-    assert "no te enviaremos más propuestas" in response.content.decode()
+    assert "no le enviaremos más propuestas" in response.content.decode()
     cliente.refresh_from_db()
     assert cliente.acepta_marketing is False
     assert cliente.fecha_baja is not None
@@ -61,7 +61,7 @@ def test_page_of_an_opted_out_customer_says_so_without_a_button(client, cliente)
 
     body = client.get(baja_url(cliente)).content.decode()
 
-    assert "Ya no recibes propuestas" in body
+    assert "Usted ya no recibe propuestas" in body
     assert "Sí, darme de baja" not in body
 
 

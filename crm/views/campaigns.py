@@ -1,12 +1,13 @@
 """Campaign pages: choose a segment, preview, start, review, approve and watch the progress."""
 
 from django import forms
+from django.conf import settings
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from crm.models import Campaign, CampaignRecipient
-from crm.services import campaigns
+from crm.services import campaigns, mail
 from crm.services.pagination import paginate
 from crm.services.proposals.schema import UNSUBSCRIBE_MARKER, sanitize_html
 from crm.services.retention.campaign_effect import campaign_effect
@@ -57,6 +58,7 @@ def _list_context(request, form, preview=None):
         "nav": "campanas",
         "form": form,
         "preview": preview,
+        "send_mode": preview is not None and form.cleaned_data.get("modo") == Campaign.Mode.SEND,
         "segments": SEGMENTS,
         "page": paginate(past, request.GET.get("page", 1), 20, count_queryset=Campaign.objects.all()),
     }
@@ -81,8 +83,24 @@ def campana_iniciar(request):
     form = CampaignForm(request.POST)
     if not form.is_valid():
         return render(request, "crm/campanas.html", _list_context(request, form), status=400)
+    options = form.options()
+    if options.mode == Campaign.Mode.SEND:
+        # Emails leave without review: staff confirm the number of customers who will receive one first.
+        preview = campaigns.preview(options)
+        if preview.total and request.POST.get("confirmar") != str(preview.will_receive):
+            changed = "confirmar" in request.POST
+            context = {
+                "nav": "campanas",
+                "form": form,
+                "preview": preview,
+                "segment": SEGMENTS[options.segment],
+                "threshold": settings.CAMPAIGN_APPROVAL_THRESHOLD,
+                "needs_review": preview.total > settings.CAMPAIGN_APPROVAL_THRESHOLD,
+                "changed": changed,
+            }
+            return render(request, "crm/campanas_confirmar.html", context, status=409 if changed else 200)
     try:
-        campaign = campaigns.start_campaign(options=form.options(), user=request.user)
+        campaign = campaigns.start_campaign(options=options, user=request.user)
     except campaigns.CampaignError as exc:
         form.add_error(None, str(exc))
         return render(request, "crm/campanas.html", _list_context(request, form), status=409)
@@ -142,9 +160,18 @@ def campana_progreso(request, campaign_id: int):
 @require_POST
 @crm_view("crm.add_campaign")
 def campana_aprobar(request, campaign_id: int):
-    get_object_or_404(Campaign, pk=campaign_id)
+    """First POST: a confirmation naming how many emails will go out; the second (`confirmar=N`) approves."""
+    campaign = get_object_or_404(Campaign.objects.select_related("created_by"), pk=campaign_id)
     try:
-        campaigns.approve_send(campaign_id=campaign_id, user=request.user)
+        to_send = campaigns.check_approval(campaign, request.user)
+    except campaigns.CampaignError as exc:
+        return _detail(request, campaign_id, error=str(exc), status=409)
+    confirmed = request.POST.get("confirmar", "")
+    if confirmed != str(to_send):
+        context = {"nav": "campanas", "campaign": campaign, "to_send": to_send, "changed": bool(confirmed)}
+        return render(request, "crm/campanas_aprobar.html", context, status=409 if confirmed else 200)
+    try:
+        campaigns.approve_send(campaign_id=campaign_id, user=request.user, expected=to_send)
     except campaigns.CampaignError as exc:
         return _detail(request, campaign_id, error=str(exc), status=409)
     return redirect("crm_campana", campaign_id=campaign_id)
@@ -162,7 +189,13 @@ def campana_destinatario(request, campaign_id: int, recipient_id: int):
         raise Http404("Este cliente no tiene propuesta en la campaña.")
     # The stored HTML comes from a generator (possibly an AI model): show it sanitised, never as trusted markup.
     html = sanitize_html(recipient.proposal.email_body.replace(UNSUBSCRIBE_MARKER, "#"))
-    context = {"nav": "campanas", "recipient": recipient, "proposal": recipient.proposal, "html": html}
+    context = {
+        "nav": "campanas",
+        "recipient": recipient,
+        "proposal": recipient.proposal,
+        "html": html,
+        "email_text": mail.preview_text(recipient.proposal),
+    }
     return render(request, "crm/campanas_propuesta.html", context)
 
 

@@ -1,7 +1,8 @@
 from django import forms
-from django.http import Http404, HttpResponse
+from django.http import Http404
 from django.shortcuts import get_object_or_404, render
 
+from crm.services.csv_export import DEFAULT_SEPARATOR, SEPARATOR_CHOICES, SEPARATOR_ERROR, csv_response
 from crm.services.customers import HistoryFilters, customer_360, filtered_history, history_page, write_history_csv
 from crm.services.privacy.access_log import Action, log_access
 from crm.services.retention.profile import retention_profile
@@ -43,6 +44,9 @@ class HistoryFilterForm(forms.Form):
         choices=[("", "Página"), ("csv", "CSV")],
         error_messages={"invalid_choice": "El único formato de descarga es CSV."},
     )
+    sep = forms.ChoiceField(
+        required=False, choices=SEPARATOR_CHOICES, error_messages={"invalid_choice": SEPARATOR_ERROR}
+    )
 
 
 @crm_view("ventas.view_cliente")
@@ -56,9 +60,9 @@ def historial_servicios(request, cliente_id):
     filters = HistoryFilters(category=form.cleaned_data["categoria"], year=form.cleaned_data["anio"])
 
     if form.cleaned_data["formato"] == "csv":
-        response = HttpResponse(content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="historial-cliente-{cliente.pk}.csv"'
-        write_history_csv(filtered_history(cliente.pk, filters), response)
+        response = csv_response(f"historial-cliente-{cliente.pk}.csv")
+        sep = form.cleaned_data["sep"] or DEFAULT_SEPARATOR
+        write_history_csv(filtered_history(cliente.pk, filters), response, sep)
         return response
 
     historial = history_page(cliente, filters, request.GET.get("page", 1))

@@ -12,6 +12,7 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_POST
 
 from crm.models import Proposal
+from crm.services import mail
 from crm.services.concurrency import EngineBusy, ai_slot
 from crm.services.privacy.access_log import Action, log_access
 from crm.services.proposals import UNSUBSCRIBE_MARKER, ProposalError, generate_proposal
@@ -53,7 +54,7 @@ def proposal_json(proposal: Proposal) -> dict:
         "offer": offer,
         "email_subject": proposal.email_subject,
         "email_body": proposal.email_body,
-        "email_text": proposal.email_text,
+        "email_text": mail.preview_text(proposal),
         "backend": proposal.backend,
         "backend_label": proposal.get_backend_display(),
         "email_url": reverse("propuesta_email", args=[proposal.pk]),
@@ -116,7 +117,7 @@ def propuesta_preview(request, cliente_id: int):
         "nav": "buscar",
         "cliente": cliente,
         "proposal": proposal,
-        "email_text": proposal.email_text.replace(UNSUBSCRIBE_MARKER, "#") if proposal else "",
+        "email_text": mail.preview_text(proposal) if proposal else "",
         "history": history,
     }
     return render(request, "crm/propuesta_preview.html", context)

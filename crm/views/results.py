@@ -1,5 +1,7 @@
 """Proposal results: the list with filters, and figures per segment and per campaign."""
 
+import re
+
 from django import forms
 from django.conf import settings
 from django.shortcuts import render
@@ -12,6 +14,20 @@ from crm.services.retention.campaign_effect import campaign_effect
 from crm.services.rfm import SEGMENTS
 from crm.services.whatsapp.results import whatsapp_results
 from crm.views.access import crm_view
+
+DATE_SHAPE = re.compile(r"^\s*(\d{1,2}[-/]\d{1,2}[-/]\d{4}|\d{4}-\d{1,2}-\d{1,2})\s*$")
+
+
+class DateInput(forms.DateField):
+    """A dd-mm-aaaa date; a date written in that shape that is not on the calendar (31-02-2026) says so."""
+
+    def to_python(self, value):
+        try:
+            return super().to_python(value)
+        except forms.ValidationError:
+            if isinstance(value, str) and DATE_SHAPE.match(value):
+                raise forms.ValidationError(f"La fecha {value.strip()} no existe.", code="nonexistent") from None
+            raise
 
 
 class ResultsFilterForm(forms.Form):
@@ -33,13 +49,13 @@ class ResultsFilterForm(forms.Form):
         choices=[("", "Todos"), *Proposal.Backend.choices],
         error_messages={"invalid_choice": "Elige un motor de la lista."},
     )
-    desde = forms.DateField(
+    desde = DateInput(
         label="Desde (dd-mm-aaaa)",
         required=False,
         input_formats=settings.DATE_INPUT_FORMATS,
         error_messages={"invalid": "Escribe la fecha como 26-10-2025."},
     )
-    hasta = forms.DateField(
+    hasta = DateInput(
         label="Hasta (dd-mm-aaaa)",
         required=False,
         input_formats=settings.DATE_INPUT_FORMATS,
@@ -82,7 +98,12 @@ def _campaign_effect(campaign_id: int | None):
 def propuestas(request):
     form = ResultsFilterForm(request.GET)
     if not form.is_valid():
-        return render(request, "crm/propuestas.html", {"nav": "propuestas", "form": form}, status=400)
+        return render(
+            request,
+            "crm/propuestas.html",
+            {"nav": "propuestas", "form": form, "conversion_days": settings.PROPOSAL_CONVERSION_DAYS},
+            status=400,
+        )
     proposals = results.filtered_proposals(form.filters())
     listing = proposals.select_related("cliente").defer(
         "customer_profile", "insights", "recommendations", "input_snapshot", "email_body", "email_text"

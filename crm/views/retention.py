@@ -1,9 +1,9 @@
 """Retention: KPIs with their definitions, overdue customers, and who moved between segments."""
 
 from django import forms
-from django.http import HttpResponse
 from django.shortcuts import render
 
+from crm.services.csv_export import DEFAULT_SEPARATOR, SEPARATOR_CHOICES, SEPARATOR_ERROR, csv_response
 from crm.services.pagination import paginate
 from crm.services.retention import report
 from crm.services.rfm import SEGMENTS
@@ -18,6 +18,9 @@ class CsvForm(forms.Form):
         choices=[("", "")] + [(name, name) for name in sorted(report.CSV_TABLES)],
         error_messages={"invalid_choice": "Las tablas que se pueden descargar son: cohortes, conversion y recompra."},
     )
+    sep = forms.ChoiceField(
+        required=False, choices=SEPARATOR_CHOICES, error_messages={"invalid_choice": SEPARATOR_ERROR}
+    )
 
 
 @crm_view("crm.view_campaign")
@@ -26,9 +29,8 @@ def retencion(request):
     if not form.is_valid():
         return render(request, "crm/retencion.html", {"nav": "retencion", "form": form}, status=400)
     if table := form.cleaned_data["csv"]:
-        response = HttpResponse(content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="retencion-{table}.csv"'
-        report.write_csv(table, response)
+        response = csv_response(f"retencion-{table}.csv")
+        report.write_csv(table, response, sep=form.cleaned_data["sep"] or DEFAULT_SEPARATOR)
         return response
     return render(request, "crm/retencion.html", {"nav": "retencion", "report": report.retention_report()})
 

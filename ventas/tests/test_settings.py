@@ -35,7 +35,7 @@ def test_secret_key_is_required_when_debug_is_off():
     env = dict(PRODUCTION, SECRET_KEY="")
     result = manage("check", **env)
     assert result.returncode != 0
-    assert "SECRET_KEY must be set" in result.stderr
+    assert "falta SECRET_KEY" in result.stderr
 
 
 def test_gunicorn_uses_threaded_workers():

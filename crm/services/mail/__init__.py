@@ -22,7 +22,7 @@ from crm.services.mail.errors import (
     SendInterrupted,
     SendRefused,
 )
-from crm.services.mail.mailer import Mailer, default_mailer, single_line
+from crm.services.mail.mailer import Mailer, default_mailer, preview_text, single_line
 from crm.services.mail.rules import (
     RULES,
     check_can_receive,
@@ -66,6 +66,7 @@ __all__ = [
     "expire_stuck_sends",
     "has_valid_email",
     "last_contact",
+    "preview_text",
     "refusal",
     "send_lease",
     "send_panel",

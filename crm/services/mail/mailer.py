@@ -57,13 +57,13 @@ class Mailer:
 
     def build(self, *, proposal: Proposal, cliente: Cliente) -> EmailMultiAlternatives:
         url = unsubscribe_url(cliente.pk, site_url=self.site_url or None)
-        text = _with_link(proposal.email_text, url, footer=f"\n\n--\nSi no quieres recibir más propuestas: {url}\n")
+        text = text_with_unsubscribe_link(proposal.email_text, url)
         html = _with_link(
             proposal.email_body,
             escape(url),
             footer=(
-                "<p><small>Si no quieres recibir más propuestas de Aremko, "
-                f'<a href="{escape(url)}">date de baja aquí</a>.</small></p>'
+                "<p><small>Si no desea recibir más propuestas de Aremko, "
+                f'<a href="{escape(url)}">puede darse de baja aquí</a>.</small></p>'
             ),
         )
         message = EmailMultiAlternatives(
@@ -133,6 +133,16 @@ class Mailer:
 
 def default_mailer() -> Mailer:
     return Mailer(from_email=settings.DEFAULT_FROM_EMAIL, reply_to=settings.REPLY_TO, site_url=settings.SITE_URL)
+
+
+def text_with_unsubscribe_link(text: str, url: str) -> str:
+    """The plain-text email as sent: the unsubscribe marker replaced by `url` (or a footer with it)."""
+    return _with_link(text, url, footer=f"\n\n--\nSi no desea recibir más propuestas: {url}\n")
+
+
+def preview_text(proposal: Proposal) -> str:
+    """The plain text staff preview, with the customer's real unsubscribe link as in the sent email."""
+    return text_with_unsubscribe_link(proposal.email_text, unsubscribe_url(proposal.cliente_id))
 
 
 def _with_link(body: str, url: str, *, footer: str) -> str:

@@ -17,15 +17,16 @@ from ventas.normalize import season_of
 
 # --- offers and insights ----------------------------------------------------------------------------------
 
-# Segment -> (title, description, base discount %). `{servicio}` is the first recommendation.
+# Segment -> (title, description, base discount %). `{servicio}` is the first recommendation. Customer text:
+# Spanish, usted; the description never sounds like a gift, the discount sentence says what it applies to.
 OFFERS = {
     "vip": (
         "Experiencia exclusiva Aremko",
-        "Le reservamos un upgrade exclusivo: {servicio} con atención preferente.",
+        "Le reservamos {servicio} con atención preferente en su próxima visita.",
         10,
     ),
-    "champions": ("Upgrade para nuestros mejores clientes", "Sume {servicio} a su próxima visita con un upgrade.", 10),
-    "loyal": ("Gracias por su fidelidad", "Como agradecimiento, le ofrecemos {servicio} en su próxima visita.", 10),
+    "champions": ("Para nuestros mejores clientes", "Sume {servicio} a su próxima visita.", 10),
+    "loyal": ("Gracias por su fidelidad", "Como agradecimiento, le proponemos {servicio} para su próxima visita.", 10),
     "promising": ("Su segunda experiencia", "Le esperamos para su segunda visita, con {servicio}.", 15),
     "occasional": ("Le esperamos de vuelta", "Una buena excusa para volver al sur: {servicio}.", 10),
     "at_risk": ("Le echamos de menos", "Vuelva a desconectarse con {servicio}, como en sus mejores visitas.", 20),
@@ -42,7 +43,7 @@ def segment_offer(segment_key: str, recommendations: list[Recommendation], max_d
     servicio = recommendations[0].service_name if recommendations else "nuestras tinas calientes"
     text = description.format(servicio=servicio)
     if discount:
-        text += f" {discount}% de descuento presentando su código."
+        text += f" Con su código tiene un {discount}% de descuento en {servicio}."
     return OfferDraft(title=title, description=text, discount=discount)
 
 

@@ -47,6 +47,7 @@ class Recommendation:
     reason: str
     confidence: float
     estimated_price: int
+    customer_reason: str = ""  # what the customer's email says (usted, no statistics); `reason` is for staff
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

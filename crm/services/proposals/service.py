@@ -8,7 +8,7 @@ import logging
 import re
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from django.conf import settings
@@ -123,6 +123,7 @@ def build_request(cliente: Cliente, as_of: datetime.date) -> ProposalRequest:
                 reason=item.reason,
                 confidence=round(item.confidence, 2),
                 estimated_price=item.service.price,
+                customer_reason=item.customer_reason,
             )
             for item in scoring.score_services(builder, history, model, limit=scoring.CANDIDATES)
         ],
@@ -141,6 +142,16 @@ def html_to_text(fragment: str) -> str:
 
 def first_name(nombre: str) -> str:
     return (nombre or "").split(" ")[0] or "cliente"
+
+
+def with_customer_reasons(draft: Draft, candidates: list[Recommendation]) -> None:
+    """An engine's recommendations carry the staff-facing reason; the email uses the recommender's customer
+    wording for the same service (an engine's own reason may quote statistics or use tú)."""
+    by_id = {item.service_id: item.customer_reason for item in candidates}
+    draft.recommendations = [
+        item if item.customer_reason else replace(item, customer_reason=by_id.get(item.service_id, ""))
+        for item in draft.recommendations
+    ]
 
 
 def render_email(*, cliente: Cliente, draft: Draft, offer: dict) -> tuple[str, str, str]:
@@ -183,6 +194,7 @@ def generate_proposal(
     started = time.perf_counter()
     request = build_request(cliente, as_of)
     draft = backend.generate(request)
+    with_customer_reasons(draft, request.candidates)
     if not 1 <= len(draft.recommendations) <= MAX_RECOMMENDATIONS:
         raise ProposalBackendError(
             "El motor de propuestas no devolvió recomendaciones válidas.",

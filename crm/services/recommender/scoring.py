@@ -33,13 +33,22 @@ class Scored:
     confidence: float
     signals: dict[str, float]
     reason: str
+    customer_reason: str = ""  # the same evidence worded for the customer's email: usted, no statistics
 
 
 def reason_for(
     builder: FeatureBuilder, history: CustomerHistory, key: str, signals: dict[str, float], as_of: datetime.date
 ) -> str:
-    """The strongest evidence about this customer: their own repeats, what goes with their services, their
-    favourite category, the season, and popularity as the fallback."""
+    """The strongest evidence about this customer, for staff (see `reasons_for`)."""
+    return reasons_for(builder, history, key, signals, as_of)[0]
+
+
+def reasons_for(
+    builder: FeatureBuilder, history: CustomerHistory, key: str, signals: dict[str, float], as_of: datetime.date
+) -> tuple[str, str]:
+    """(staff reason, customer reason). The strongest evidence about this customer: their own repeats, what
+    goes with their services, their favourite category, the season, and popularity as the fallback. Staff read
+    the figures; the customer's email says the same thing in usted and without internal statistics."""
     service = builder.catalogue.by_key[key]
     use = history.uses.get(key)
     own, cat, lift = signals["own"], signals["cat"], signals["season"]
@@ -50,11 +59,15 @@ def reason_for(
         p = builder.stats.conditional(other_key, key)
         if p * other.rows > best_p * (best_partner.rows if best_partner else 0):
             best_partner, best_p = other, p
+    season = season_of(as_of).lower()
     if use and own >= 0.2:
+        customer = "Uno de sus favoritos en Aremko."
         if use.last and (as_of - use.last).days > LAPSED_DAYS:
             reason = f"Lo tomó {use.rows} veces y no lo disfruta desde el {format_date(use.last)}"
+            customer = "Hace un tiempo que no lo disfruta: le esperamos para repetirlo."
         elif history.visit_days == 1 and use.days:
             reason = "Lo eligió en su única visita"
+            customer = "Lo eligió en su visita anterior."
         elif history.visit_days and use.days == history.visit_days:
             reason = f"Lo eligió en todas sus {history.visit_days} visitas"
         elif history.visit_days and use.days:
@@ -63,15 +76,19 @@ def reason_for(
             reason = f"Lo eligió {use.rows} veces: {_pct(own)} de sus servicios"
     elif best_partner and best_p >= 0.15:
         reason = f"Quienes toman {best_partner.name} lo suman el mismo día en el {_pct(best_p)} de las visitas"
+        customer = f"Combina muy bien con {best_partner.name}, que usted ya conoce."
     elif cat >= 0.3:
         reason = f"Su categoría favorita es {service.category}: {_pct(cat)} de sus servicios"
+        customer = f"De su categoría favorita: {service.category}."
     elif lift >= 0.15:
         factor = f"{math.exp(lift):.1f}".replace(".", ",")
-        reason = f"Muy pedido en {season_of(as_of).lower()}: {factor} veces más que el resto del año"
+        reason = f"Muy pedido en {season}: {factor} veces más que el resto del año"
+        customer = f"Muy pedido en {season}."
     else:
         popularity = builder.stats.popularity.get(key, 0)
         reason = f"De los más elegidos por nuestros clientes: {format_number(popularity)} reservas"
-    return _clip(reason)
+        customer = "Uno de los favoritos de nuestros clientes."
+    return _clip(reason), _clip(customer)
 
 
 def score_services(
@@ -87,6 +104,6 @@ def score_services(
     for position, confidence in zip(order, confidences, strict=True):
         signals = {name: float(x[position, column]) for name, column in INDEX.items()}
         key = builder.keys[position]
-        reason = reason_for(builder, history, key, signals, builder.as_of)
-        scored.append(Scored(builder.services[position], float(confidence), signals, reason))
+        reason, customer_reason = reasons_for(builder, history, key, signals, builder.as_of)
+        scored.append(Scored(builder.services[position], float(confidence), signals, reason, customer_reason))
     return scored

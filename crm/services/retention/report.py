@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import datetime
 from dataclasses import dataclass
 
@@ -11,6 +10,7 @@ from django.utils import timezone
 
 from crm.models import CustomerValue, SegmentSnapshot
 from crm.services.charts import BarChart, bar_chart
+from crm.services.csv_export import DEFAULT_SEPARATOR, csv_decimal, csv_writer
 from crm.services.customers import csv_safe
 from crm.services.retention import due_back, kpis, movement
 from crm.services.rfm import SEGMENTS
@@ -74,22 +74,22 @@ def retention_report(today: datetime.date | None = None) -> RetentionReport:
 CSV_TABLES = {"cohortes", "conversion", "recompra"}
 
 
-def write_csv(table: str, out, today: datetime.date | None = None) -> None:
-    """One of the page's tables as CSV (shares as decimals with a point, for spreadsheets)."""
-    writer = csv.writer(out)
+def write_csv(table: str, out, today: datetime.date | None = None, sep: str = DEFAULT_SEPARATOR) -> None:
+    """One of the page's tables as CSV (shares as decimals in the file's locale, see `crm.services.csv_export`)."""
+    writer = csv_writer(out, sep)
     if table == "cohortes":
         writer.writerow(["cohorte", "clientes", *[f"mes_{k}" for k in range(1, kpis.HORIZON_MONTHS + 1)]])
         for cohort in kpis.cohorts(today):
-            shares = ["" if share is None else f"{share:.4f}" for share in cohort.returning]
+            shares = ["" if share is None else csv_decimal(share, sep) for share in cohort.returning]
             writer.writerow([cohort.month.strftime("%m-%Y"), cohort.size, *shares])
     elif table == "conversion":
         writer.writerow(["dias", "clientes_elegibles", "volvieron", "tasa"])
         for item in kpis.second_visit_conversion(today):
-            writer.writerow([item.days, item.eligible, item.converted, f"{item.rate:.4f}"])
+            writer.writerow([item.days, item.eligible, item.converted, csv_decimal(item.rate, sep)])
     elif table == "recompra":
         writer.writerow(["categoria", "clientes", "repitieron", "tasa"])
         for item in kpis.rebooking_by_category(today):
-            writer.writerow([csv_safe(item.category), item.customers, item.rebooked, f"{item.rate:.4f}"])
+            writer.writerow([csv_safe(item.category), item.customers, item.rebooked, csv_decimal(item.rate, sep)])
     else:
         raise KeyError(table)
 

@@ -227,7 +227,7 @@ TIERS: list[TierRule] = [
     TierRule(
         Tier.VIP_DUE,
         Tier.VIP_DUE.label,
-        f"Segmento VIP o Champions y última visita hace {MONTHLY_TOUCH_DAYS} días o más.",
+        f"Segmento VIP o Campeones y última visita hace {MONTHLY_TOUCH_DAYS} días o más.",
         vip_due,
     ),
     TierRule(
