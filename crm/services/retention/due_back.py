@@ -27,7 +27,9 @@ MIN_VISIT_DAYS = 3
 OVERDUE_FACTOR = 1.25
 
 
-def _day_difference(later: str, earlier: str) -> str:
+def days_between_sql(later: str, earlier: str) -> str:
+    """SQL for whole days from the date expression `earlier` to `later`, on SQLite and PostgreSQL (raw queries;
+    ORM code uses crm.services.rfm.DaysBetween)."""
     if connection.vendor == "postgresql":
         return f"({later} - {earlier})"
     return f"CAST(julianday({later}) - julianday({earlier}) AS INTEGER)"
@@ -43,7 +45,9 @@ def refresh(as_of: datetime.date | None = None) -> int:
         .values("cliente_id", "service_type", "service_date")
     )
     days_sql, params = days.query.sql_with_params()
-    gap = _day_difference("service_date", "LAG(service_date) OVER (PARTITION BY cliente_id, cat ORDER BY service_date)")
+    gap = days_between_sql(
+        "service_date", "LAG(service_date) OVER (PARTITION BY cliente_id, cat ORDER BY service_date)"
+    )
     # Only ORM-generated SQL and fixed fragments are joined; every value is a parameter.
     sql = f"""
         WITH raw AS ({days_sql}),
@@ -120,14 +124,21 @@ class Rhythm:
 def customer_rhythms(cliente_id: int, today: datetime.date | None = None) -> list[Rhythm]:
     """The customer's rhythms, overdue first, then by how far along the gap they are (one query)."""
     today = today or timezone.localdate()
-    rhythms = [
-        Rhythm(
-            category=row.category,
-            usual_gap_days=round(row.usual_gap_days),
-            days_since=(today - row.last_visit).days,
-            overdue=row.overdue_since <= today,
-        )
-        for row in DueBack.objects.filter(cliente_id=cliente_id)
-    ]
-    rhythms.sort(key=lambda r: (not r.overdue, -(r.days_since / max(r.usual_gap_days, 1)), r.category))
-    return rhythms
+    rows = DueBack.objects.filter(cliente_id=cliente_id).values_list(
+        "category", "usual_gap_days", "last_visit", "overdue_since"
+    )
+    return sorted_rhythms([rhythm(*row, today=today) for row in rows])
+
+
+def rhythm(category: str, usual_gap_days: float, last_visit, overdue_since, *, today: datetime.date) -> Rhythm:
+    return Rhythm(
+        category=category,
+        usual_gap_days=round(usual_gap_days),
+        days_since=(today - last_visit).days,
+        overdue=overdue_since <= today,
+    )
+
+
+def sorted_rhythms(rhythms: list[Rhythm]) -> list[Rhythm]:
+    """Overdue first, then by how far along their gap they are."""
+    return sorted(rhythms, key=lambda r: (not r.overdue, -(r.days_since / max(r.usual_gap_days, 1)), r.category))

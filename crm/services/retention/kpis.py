@@ -20,6 +20,7 @@ from django.db.models import F
 from django.db.models.functions import ExtractMonth, ExtractYear, Lower
 from django.utils import timezone
 
+from crm.services.retention.due_back import days_between_sql
 from ventas.models import ServiceHistory
 
 COHORT_MONTHS = 12  # cohorts shown
@@ -94,12 +95,6 @@ class Conversion:
         return self.converted / self.eligible if self.eligible else 0.0
 
 
-def _days(later: str, earlier: str) -> str:
-    if connection.vendor == "postgresql":
-        return f"({later} - {earlier})"
-    return f"CAST(julianday({later}) - julianday({earlier}) AS INTEGER)"
-
-
 def second_visit_conversion(today: datetime.date | None = None) -> list[Conversion]:
     """First -> second visit within each of CONVERSION_WINDOWS days (one query)."""
     today = today or timezone.localdate()
@@ -111,8 +106,8 @@ def second_visit_conversion(today: datetime.date | None = None) -> list[Conversi
         .distinct()
     )
     inner, params = days.query.sql_with_params()
-    gap = _days("s.second_day", "f.first_day")
-    age = _days("%s", "f.first_day") if connection.vendor != "postgresql" else "(%s::date - f.first_day)"
+    gap = days_between_sql("s.second_day", "f.first_day")
+    age = days_between_sql("%s::date" if connection.vendor == "postgresql" else "%s", "f.first_day")
     selects, extra = [], []
     for window in CONVERSION_WINDOWS:
         selects.append(f"SUM(CASE WHEN {age} >= %s THEN 1 ELSE 0 END)")

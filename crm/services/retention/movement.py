@@ -13,7 +13,7 @@ import datetime
 from dataclasses import dataclass
 
 from django.db import connection, transaction
-from django.db.models import Count, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from crm.models import SegmentSnapshot
@@ -122,14 +122,6 @@ def segment_path(cliente_id: int, months: int = BACKFILL_MONTHS) -> list[tuple[d
     return list(reversed(rows))
 
 
-def months_available() -> list[datetime.date]:
-    return list(SegmentSnapshot.objects.order_by("-month").values_list("month", flat=True).distinct())
-
-
-def snapshot_counts(month: datetime.date) -> dict[str, int]:
-    return dict(
-        SegmentSnapshot.objects.filter(month=month)
-        .values("segment")
-        .annotate(n=Count("id"))
-        .values_list("segment", "n")
-    )
+def latest_month() -> datetime.date | None:
+    """The month of the newest snapshot (None before the first one)."""
+    return SegmentSnapshot.objects.order_by("-month").values_list("month", flat=True).first()

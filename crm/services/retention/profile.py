@@ -14,7 +14,7 @@ from django.db.models import CharField, DateField, FloatField, Value
 from django.utils import timezone
 
 from crm.models import CustomerValue, DueBack, SegmentSnapshot
-from crm.services.retention.due_back import Rhythm
+from crm.services.retention.due_back import Rhythm, rhythm, sorted_rhythms
 from crm.services.retention.movement import BACKFILL_MONTHS
 from crm.services.rfm import segment_label
 from ventas.formatting import format_clp
@@ -109,20 +109,14 @@ def retention_profile(cliente, today: datetime.date | None = None) -> RetentionP
         if isinstance(overdue_since, str):
             overdue_since = datetime.date.fromisoformat(overdue_since[:10])
         if kind == "r":
-            found_rhythms.append(
-                Rhythm(
-                    category=name,
-                    usual_gap_days=round(gap),
-                    days_since=(today - day).days,
-                    overdue=overdue_since <= today,
-                )
-            )
+            found_rhythms.append(rhythm(name, gap, day, overdue_since, today=today))
         else:
             steps.append(PathStep(day, name))
-    found_rhythms.sort(key=lambda r: (not r.overdue, -(r.days_since / max(r.usual_gap_days, 1)), r.category))
     steps.sort(key=lambda step: step.month)
     try:
         value = cliente.valor
     except CustomerValue.DoesNotExist:
         value = None
-    return RetentionProfile(rhythms=found_rhythms, value=value_in_words(value), path=steps[-BACKFILL_MONTHS:])
+    return RetentionProfile(
+        rhythms=sorted_rhythms(found_rhythms), value=value_in_words(value), path=steps[-BACKFILL_MONTHS:]
+    )

@@ -8,13 +8,12 @@ from dataclasses import dataclass
 from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
-from crm.models import CustomerValue, SegmentSnapshot
+from crm.models import CustomerValue
 from crm.services.charts import BarChart, bar_chart
 from crm.services.csv_export import DEFAULT_SEPARATOR, csv_decimal, csv_writer
 from crm.services.customers import csv_safe
 from crm.services.retention import due_back, kpis, movement
 from crm.services.rfm import SEGMENTS
-from ventas.formatting import format_date
 from ventas.models import Cliente
 
 HEAT_LEVELS = 5
@@ -54,8 +53,7 @@ class RetentionReport:
 def retention_report(today: datetime.date | None = None) -> RetentionReport:
     today = today or timezone.localdate()
     rebooking = kpis.rebooking_by_category(today)
-    months = movement.months_available()
-    month = months[0] if months else None
+    month = movement.latest_month()
     return RetentionReport(
         as_of=today,
         cohorts=kpis.cohorts(today),
@@ -113,10 +111,6 @@ def movement_list(source: str, target: str, month: datetime.date | None = None) 
     return movement.moved(sources, target, month).order_by("nombre", "id")
 
 
-def month_label(month: datetime.date) -> str:
-    return format_date(month)[3:]
-
-
 @dataclass
 class RetentionHighlights:
     """The dashboard's retention figures: three small queries over stored results, never the history."""
@@ -131,7 +125,7 @@ class RetentionHighlights:
 def retention_highlights(today: datetime.date | None = None) -> RetentionHighlights:
     today = today or timezone.localdate()
     forecast = CustomerValue.objects.aggregate(total=Sum("expected_value_365d"))["total"]
-    month = SegmentSnapshot.objects.order_by("-month").values_list("month", flat=True).first()
+    month = movement.latest_month()
     moves = [m for m in movement.movement_matrix(month) if m.source != m.target] if month else []
     to_risk = sum(m.count for m in moves if m.source in movement.VALUABLE and m.target == "at_risk")
     return RetentionHighlights(
