@@ -342,6 +342,7 @@ class AccessLog(models.Model):
         PREVIEW = "preview", "Vista previa de propuesta"
         EXPORT = "exportacion", "Exportación de datos"
         EXPLANATION = "explicacion", "Explicación del perfilamiento"
+        TRAY = "bandeja", "Bandeja WhatsApp"
 
     created_at = models.DateTimeField("fecha", auto_now_add=True, db_index=True)
     user = models.ForeignKey(

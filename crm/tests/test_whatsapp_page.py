@@ -8,7 +8,7 @@ from urllib.parse import unquote
 import pytest
 from django.urls import reverse
 
-from crm.models import TrayItem
+from crm.models import AccessLog, TrayItem
 from crm.services.whatsapp import build_tray, record_outcome
 from crm.services.whatsapp.messages import STOP_LINE
 from crm.tests.whatsapp_builders import TODAY, overdue_customer, overdue_customers
@@ -72,6 +72,20 @@ def test_holdout_customers_are_never_shown(staff_client, settings):
         assert f'id="item-{item.pk}"' not in html
     for item in TrayItem.objects.filter(holdout=False):
         assert f'id="item-{item.pk}"' in html
+
+
+def test_who_saw_whom_on_the_tray_goes_to_the_access_log(staff_client, staff_user, settings):
+    settings.WHATSAPP_HOLDOUT_SHARE = 0.5
+    overdue_customers(20)
+    build_tray(TODAY, size=50)
+    page_of(staff_client)
+    shown = set(TrayItem.objects.filter(holdout=False).values_list("cliente_id", flat=True))
+    logged = AccessLog.objects.filter(action=AccessLog.Action.TRAY, user=staff_user)
+    assert set(logged.values_list("cliente_id", flat=True)) == shown
+    assert logged.count() == len(shown)  # one row per customer shown, none for the control group
+    item = TrayItem.objects.filter(holdout=False).first()
+    staff_client.get(f"{URL}{item.pk}/abrir/", {"mensaje": "Hola"})
+    assert logged.filter(cliente_id=item.cliente_id).count() == 2
 
 
 def test_another_days_tray_with_fecha(staff_client):

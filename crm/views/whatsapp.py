@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from crm.models import TrayItem
+from crm.services.privacy.access_log import Action, log_access, log_access_many
 from crm.services.whatsapp import WhatsAppError, cloud_api, record_outcome, tray_page
 from crm.services.whatsapp.messages import wa_link
 from crm.services.whatsapp.tiers import TIERS
@@ -50,10 +51,13 @@ def bandeja(request):
         return render(request, "crm/bandeja.html", context, status=400)
     today = timezone.localdate()
     day = form.cleaned_data["fecha"] or today
+    page = tray_page(day)
+    # The tray shows each customer's name, phone and history: who looked at whom goes to the access log.
+    log_access_many(request, (item.cliente_id for group in page.groups for item in group.items), Action.TRAY)
     context = {
         "nav": "bandeja",
         "form": form,
-        "page": tray_page(day),
+        "page": page,
         "day": day,
         "is_today": day == today,
         "cloud_api": cloud_api.enabled(),
@@ -93,6 +97,7 @@ def bandeja_abrir(request, item_id: int):
     if item is None or not form.is_valid():
         error = "Ese cliente no está en la bandeja." if item is None else form.errors["mensaje"][0]
         return render(request, "crm/bandeja_error.html", {"nav": "bandeja", "error": error}, status=400)
+    log_access(request, item.cliente_id, Action.TRAY)
     return HttpResponseRedirect(wa_link(item.cliente.telefono, form.cleaned_data["mensaje"]))
 
 

@@ -20,6 +20,15 @@ def log_access(request, cliente_id: int, action: str) -> None:
     )
 
 
+def log_access_many(request, cliente_ids, action: str) -> None:
+    """Record that `request.user` saw each of `cliente_ids` on one page (a list with their contact): one INSERT."""
+    user = getattr(request, "user", None)
+    user_id = user.pk if getattr(user, "is_authenticated", False) else None
+    AccessLog.objects.bulk_create(
+        AccessLog(user_id=user_id, cliente_id=cliente_id, action=action) for cliente_id in sorted(set(cliente_ids))
+    )
+
+
 def purge_access_log(*, now: datetime.datetime | None = None, days: int | None = None) -> int:
     """Delete entries older than `days` (default ACCESS_LOG_RETENTION_DAYS; <= 0 keeps everything).
 
