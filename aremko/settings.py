@@ -197,6 +197,10 @@ HOUSE_CONTACTS = env.list("HOUSE_CONTACTS", default=[])
 # Imports: uploads above this size go to a background task (progress on the run's page); smaller ones import
 # while the browser waits. The limits refuse hostile files (xlsx bombs) before reading them.
 IMPORT_INLINE_MAX_BYTES = env.int("IMPORT_INLINE_MAX_BYTES", default=5 * 1024 * 1024)
+# A background import renews its lease after every batch; one silent for longer (its worker died) is queued again
+# by the recovery job (the import is idempotent), up to IMPORT_MAX_ATTEMPTS times, then marked failed.
+IMPORT_LEASE_SECONDS = env.int("IMPORT_LEASE_SECONDS", default=600)
+IMPORT_MAX_ATTEMPTS = env.int("IMPORT_MAX_ATTEMPTS", default=3)
 IMPORT_XLSX_MAX_UNCOMPRESSED_BYTES = env.int("IMPORT_XLSX_MAX_UNCOMPRESSED_BYTES", default=512 * 1024 * 1024)
 IMPORT_XLSX_MAX_PART_BYTES = env.int("IMPORT_XLSX_MAX_PART_BYTES", default=64 * 1024 * 1024)
 IMPORT_XLSX_MAX_ROWS = env.int("IMPORT_XLSX_MAX_ROWS", default=1_048_576)

@@ -18,6 +18,7 @@ from crm.services.recommender import stored_stats
 from crm.services.recommender.training import TrainingError, train
 from crm.services.retention import due_back, lifetime, movement
 from crm.services.whatsapp import build_tray
+from ventas.tasks import recover_imports_task
 
 logger = logging.getLogger(__name__)
 
@@ -124,6 +125,7 @@ periodic.register(daily(3, 30), rebuild_summaries_task)
 # --- The rest of the schedule (times in America/Santiago) ---
 
 periodic.register(every(1), recover_campaigns_task)
+periodic.register(every(5), recover_imports_task)
 periodic.register(daily(2, 0), refresh_retention_task)
 periodic.register(daily(2, 30), purge_access_log_task)
 periodic.register(daily(4, 0), train_recommender_task)

@@ -363,6 +363,10 @@ class ImportRun(models.Model):
     summary = models.JSONField("resumen", default=list, blank=True)  # ImportSummary.lines(), when done
     error = models.TextField("error", blank=True)
     finished_at = models.DateTimeField("terminada el", null=True, blank=True)
+    # Background runs: the worker renews the lease after every batch; `ventas.importing.recovery` queues a run
+    # whose lease expired again (its worker died) and counts the attempts.
+    lease_expires_at = models.DateTimeField("plazo del proceso", null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField("intentos", default=0)
 
     class Meta:
         verbose_name = "importación"

@@ -61,6 +61,7 @@ from typing import NamedTuple
 from django.conf import settings
 from django.core.files import File
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -980,7 +981,12 @@ def run_queued_import(run_id: int, *, batch_size: int = BATCH_SIZE) -> str:
     done (summary and report stored) or failed (`error` says why in Spanish); the uploaded copy is deleted
     either way. Returns the final status.
     """
-    if not ImportRun.objects.filter(pk=run_id, status=ImportRun.Status.QUEUED).update(status=ImportRun.Status.RUNNING):
+    queued = ImportRun.objects.filter(pk=run_id, status=ImportRun.Status.QUEUED)
+    # A dry run cannot renew its lease (its writes, the renewals too, are rolled back): it gets six at once.
+    lease = 6 * import_lease() if queued.filter(dry_run=True).exists() else import_lease()
+    if not queued.update(
+        status=ImportRun.Status.RUNNING, attempts=F("attempts") + 1, lease_expires_at=timezone.now() + lease
+    ):
         return ImportRun.objects.filter(pk=run_id).values_list("status", flat=True).first() or ""
     run = ImportRun.objects.get(pk=run_id)
     started = time.perf_counter()
@@ -1002,6 +1008,7 @@ def run_queued_import(run_id: int, *, batch_size: int = BATCH_SIZE) -> str:
         run.refresh_from_db(fields=["rows_read", "imported", "duplicates", "rejected", "flagged", "customers_created"])
     run.seconds = time.perf_counter() - started
     run.finished_at = timezone.now()
+    run.lease_expires_at = None
     run.source.delete(save=False)
     run.save()
     return run.status
@@ -1030,8 +1037,18 @@ def _import_for_run(run: ImportRun, report_path: Path, batch_size: int) -> Impor
     return summary
 
 
+def import_lease() -> datetime.timedelta:
+    return datetime.timedelta(seconds=settings.IMPORT_LEASE_SECONDS)
+
+
+def lease_deadline() -> datetime.datetime:
+    return timezone.now() + import_lease()
+
+
 def _save_counts(run_id: int, summary: ImportSummary) -> None:
+    """Progress of a background run after each batch; it also renews the run's lease (the worker is alive)."""
     ImportRun.objects.filter(pk=run_id).update(
+        lease_expires_at=lease_deadline(),
         rows_read=summary.rows_read,
         imported=summary.imported,
         duplicates=summary.duplicates,
