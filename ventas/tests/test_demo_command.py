@@ -148,6 +148,9 @@ def recorded_commands(monkeypatch):
 class StoppedProcess:
     """Stands in for a background process the demo starts and stops (none is spawned in tests)."""
 
+    def poll(self):
+        return 0
+
     def terminate(self):
         pass
 
