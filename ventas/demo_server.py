@@ -81,13 +81,13 @@ def port_is_free(address: Address) -> bool:
 class DemoLock:
     """Held by the demo that serves a database; `holder()` tells a second demo where the first one serves."""
 
-    def __init__(self, path: Path):
-        self.path = Path(path)
+    def __init__(self, path: Path | None):
+        self.path = path
         self._file = None
 
     def acquire(self, address: Address) -> bool:
         """Take the lock and write the address in it; False when another live demo holds it."""
-        if fcntl is None:
+        if fcntl is None or self.path is None:
             return True
         lock_file = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 (held until release)
         try:
@@ -104,7 +104,7 @@ class DemoLock:
     def holder(self) -> str:
         """The URL written by the demo holding the lock ("" if unknown)."""
         try:
-            return self.path.read_text(encoding="utf-8").strip()
+            return self.path.read_text(encoding="utf-8").strip() if self.path else ""
         except OSError:
             return ""
 
@@ -114,11 +114,13 @@ class DemoLock:
             self._file = None
 
 
-def lock_path(database: dict, base_dir: Path) -> Path:
-    """Beside the SQLite file (ignored by git with it); for a server database, one per database name."""
+def lock_path(database: dict, base_dir: Path) -> Path | None:
+    """Beside the SQLite file (ignored by git with it); for a server database, one per database name in the
+    project directory; None for an in-memory SQLite database (the tests'), which no other process can share."""
     name = str(database.get("NAME") or "")
-    if database.get("ENGINE", "").endswith("sqlite3") and name and name != ":memory:":
-        return Path(f"{name}.demo.lock")
+    if database.get("ENGINE", "").endswith("sqlite3"):
+        in_memory = not name or name == ":memory:" or "mode=memory" in name
+        return None if in_memory else Path(f"{name}.demo.lock")
     return Path(base_dir) / f".demo-{Path(name).name or 'default'}.lock"
 
 
