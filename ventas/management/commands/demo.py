@@ -75,9 +75,10 @@ class Command(BaseCommand):
         if port_is_free(address):
             return  # another demo of this database on another port is fine: workers and scheduler share the work
         alternative = f"manage.py demo {address.port + 1}"
-        if other_demo and lock.holder() == address.url:
+        running_at = lock.holder() if other_demo else ""
+        if running_at.rstrip("/").endswith(f":{address.port}"):
             line = (
-                f"La demo ya está corriendo en {address.url} (el puerto {address.port} está ocupado por ella). "
+                f"La demo ya está corriendo en {running_at} (el puerto {address.port} está ocupado por ella). "
                 f"Ábrela en el navegador, o detén la otra con Ctrl+C; para usar otro puerto: {alternative}"
             )
         else:
