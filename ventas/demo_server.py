@@ -6,9 +6,12 @@
 - `DemoLock`: an advisory lock (flock) on a file beside the database, held for the life of a serving demo; the
   kernel drops it when the process dies, so there is no stale pid file to clean up. It tells "another demo of this
   database" apart from "some other program on the port" and records where that demo serves.
-- `start_child`/`stop_children`: the worker and the scheduler. On Linux they get PR_SET_PDEATHSIG, so they die with
-  the demo even when it cannot clean up (SIGKILL, or `runserver` leaving through `os._exit` on a startup error).
-- `exit_on_sigterm`: SIGTERM unwinds the demo like Ctrl+C, so its `finally` stops the children.
+- `start_child`/`stop_children`: the worker and the scheduler, in their own process group so that Ctrl+C reaches
+  only the demo, which then sends each child exactly one SIGTERM (a second signal makes `db_worker` abandon the
+  task it is running). On Linux they also get PR_SET_PDEATHSIG, so they die with the demo even when it cannot
+  clean up (SIGKILL, or `runserver` leaving through `os._exit` on a startup error).
+- `exit_on_signals`: SIGTERM and SIGHUP (terminal closed) unwind the demo like Ctrl+C, so its `finally` stops the
+  children.
 """
 
 from __future__ import annotations
@@ -136,8 +139,11 @@ def _dies_with(parent_pid: int):
 
 def start_child(args: list[str]) -> subprocess.Popen:
     """Start a child that cannot outlive the demo (on Linux; elsewhere `stop_children` in a finally does it)."""
+    if os.name != "posix":
+        return subprocess.Popen(args)  # noqa: S603
     preexec = _dies_with(os.getpid()) if sys.platform.startswith("linux") else None
-    return subprocess.Popen(args, preexec_fn=preexec)  # noqa: S603 (preexec_fn is safe: no threads run yet)
+    # preexec_fn is safe here: the demo runs no threads yet.
+    return subprocess.Popen(args, process_group=0, preexec_fn=preexec)  # noqa: S603
 
 
 def stop_children(children: list[subprocess.Popen | None]) -> None:
@@ -154,14 +160,16 @@ def stop_children(children: list[subprocess.Popen | None]) -> None:
 
 
 @contextlib.contextmanager
-def exit_on_sigterm() -> Iterator[None]:
-    """SIGTERM raises SystemExit(143) in the main thread: `finally` blocks run as on Ctrl+C."""
+def exit_on_signals() -> Iterator[None]:
+    """SIGTERM (and SIGHUP) raise SystemExit(128 + signal) in the main thread: `finally` blocks run as on Ctrl+C."""
 
     def handler(signum, frame):
         raise SystemExit(128 + signum)
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    signums = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    previous = {signum: signal.signal(signum, handler) for signum in signums}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, action in previous.items():
+            signal.signal(signum, action)

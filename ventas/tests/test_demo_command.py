@@ -371,6 +371,7 @@ def running_demo(database: Path, port: int, log: Path):
             cwd=MANAGE.parent,
             stdout=output,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, as a terminal's foreground job
         )
     process.children = []
     try:
@@ -422,6 +423,22 @@ def test_sigterm_stops_the_demo_with_its_worker_and_scheduler(demo_database, tmp
     assert "En la demo los emails no salen: se muestran en esta consola." in output
     assert output.count("Starting worker") == 1
     assert "Watching for file changes" not in output  # the worker runs without its reloader
+
+
+@linux_only
+def test_ctrl_c_stops_the_demo_and_each_child_once(demo_database, tmp_path):
+    log = tmp_path / "demo.log"
+    with running_demo(demo_database, free_port(), log) as demo:
+        wait_for(lambda: "Starting worker" in log.read_text(), timeout=60, what="the worker to start")
+        os.killpg(demo.pid, signal.SIGINT)  # what Ctrl+C does: the whole foreground process group
+
+        assert demo.wait(timeout=30) == 0
+        wait_for(lambda: not any(alive(pid) for pid in demo.children), timeout=15, what="the children to stop")
+
+    output = log.read_text()
+    # Only the demo's SIGTERM reached the worker, not Ctrl+C too: a second signal would abandon its running task.
+    assert output.count("Received Terminated - shutting down gracefully") == 1
+    assert "Received Interrupt" not in output
 
 
 @linux_only

@@ -19,7 +19,7 @@ from crm.roles import ADMINISTRACION, sync_roles
 from crm.services.campaigns import recover_campaigns
 from crm.services.mail import emails_stay_on_console
 from ventas import demo_data
-from ventas.demo_server import Address, DemoLock, exit_on_sigterm, lock_path, port_is_free, start_child, stop_children
+from ventas.demo_server import Address, DemoLock, exit_on_signals, lock_path, port_is_free, start_child, stop_children
 
 
 def start_task_worker() -> subprocess.Popen | None:
@@ -116,7 +116,7 @@ class Command(BaseCommand):
     def _serve(self, address: Address) -> None:
         """runserver in this process, the worker and the scheduler as children stopped on the way out."""
         children = []
-        with exit_on_sigterm():
+        with exit_on_signals():
             try:
                 recover_campaigns()  # a campaign left by a worker that died is picked up again by the new one
                 worker = start_task_worker()
