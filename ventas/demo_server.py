@@ -56,6 +56,14 @@ class Address:
             raise ValueError(f"El puerto {port} no es válido (1-65535).")
         return cls(host=(host[1:-1] if ipv6 else host) or DEFAULT_HOST, port=int(port))
 
+    @classmethod
+    def from_url(cls, url: str) -> Address | None:
+        """Back from `url` (as written in the lock file); None if it is not one."""
+        try:
+            return cls.parse(url.removeprefix("http://").rstrip("/"))
+        except ValueError:
+            return None
+
     @property
     def addrport(self) -> str:
         """As `runserver` takes it back."""

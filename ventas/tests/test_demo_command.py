@@ -270,6 +270,25 @@ def test_a_busy_port_stops_the_demo_before_it_touches_anything(
     assert django_user_model.objects.get(pk=user.pk).password == user.password
 
 
+def test_a_demo_still_preparing_stops_a_second_one(recorded_commands, monkeypatch, tmp_path):
+    monkeypatch.setattr(demo_command, "port_is_free", demo_server.port_is_free)
+    monkeypatch.setattr(demo_command, "lock_path", lambda database, base_dir: tmp_path / "db.sqlite3.demo.lock")
+    first = demo_server.DemoLock(tmp_path / "db.sqlite3.demo.lock")
+    port = free_port()
+    assert first.acquire(demo_server.Address.parse(str(port)))  # loading data: not listening yet
+    err = io.StringIO()
+
+    with pytest.raises(SystemExit):
+        call_command(demo_command.Command(), str(port + 1), stdout=io.StringIO(), stderr=err, no_color=True)
+    first.release()
+
+    assert err.getvalue() == (
+        f"La demo ya se está preparando para http://127.0.0.1:{port}/: espera a que diga «Starting development "
+        "server» y ábrela en el navegador (o detenla con Ctrl+C).\n"
+    )
+    assert recorded_commands == []
+
+
 def test_demo_says_where_emails_go_with_the_console_backend(settings):
     settings.DEMO_PASSWORD = "clave-demo-aremko"
     existing_customer()

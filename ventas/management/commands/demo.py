@@ -8,6 +8,7 @@ import io
 import secrets
 import subprocess
 import sys
+from typing import NoReturn
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -70,23 +71,34 @@ class Command(BaseCommand):
             lock.release()
 
     def _stop_if_taken(self, address: Address, lock: DemoLock) -> None:
-        """One Spanish line and exit status 1 when `runserver` could not listen on the address."""
-        other_demo = not lock.acquire(address)
-        if port_is_free(address):
-            return  # another demo of this database on another port is fine: workers and scheduler share the work
-        alternative = f"manage.py demo {address.port + 1}"
-        running_at = lock.holder() if other_demo else ""
-        if running_at.rstrip("/").endswith(f":{address.port}"):
-            line = (
-                f"La demo ya está corriendo en {running_at} (el puerto {address.port} está ocupado por ella). "
-                f"Ábrela en el navegador, o detén la otra con Ctrl+C; para usar otro puerto: {alternative}"
+        """One Spanish line and exit status 1 when this demo would get in the way: its port is busy, or another
+        demo of this database is still preparing (loading data) or already serves on this port. A second demo of a
+        database already served on another port may run beside it."""
+        busy = (
+            f"El puerto {address.port} ya está ocupado por otro programa ({address.url}). "
+            f"Detenlo, o usa otro puerto: manage.py demo {address.port + 1}"
+        )
+        if lock.acquire(address):
+            if not port_is_free(address):
+                lock.release()
+                self._refuse(busy)
+            return
+        other = Address.from_url(lock.holder()) or address
+        if port_is_free(other):
+            self._refuse(
+                f"La demo ya se está preparando para {other.url}: espera a que diga «Starting development server» "
+                "y ábrela en el navegador (o detenla con Ctrl+C)."
             )
-        else:
-            line = (
-                f"El puerto {address.port} ya está ocupado por otro programa ({address.url}). "
-                f"Detenlo, o usa otro puerto: {alternative}"
+        if other.port == address.port:
+            self._refuse(
+                f"La demo ya está corriendo en {other.url} (el puerto {address.port} está ocupado por ella). "
+                f"Ábrela en el navegador, o detén la otra con Ctrl+C; para usar otro puerto: "
+                f"manage.py demo {address.port + 1}"
             )
-        lock.release()
+        if not port_is_free(address):
+            self._refuse(busy)
+
+    def _refuse(self, line: str) -> NoReturn:
         self.stderr.write(line)
         sys.exit(1)
 
