@@ -97,6 +97,7 @@ def campana_iniciar(request):
                 "threshold": settings.CAMPAIGN_APPROVAL_THRESHOLD,
                 "needs_review": preview.total > settings.CAMPAIGN_APPROVAL_THRESHOLD,
                 "changed": changed,
+                "delivery_note": mail.delivery_note(),
             }
             return render(request, "crm/campanas_confirmar.html", context, status=409 if changed else 200)
     try:
@@ -168,7 +169,13 @@ def campana_aprobar(request, campaign_id: int):
         return _detail(request, campaign_id, error=str(exc), status=409)
     confirmed = request.POST.get("confirmar", "")
     if confirmed != str(to_send):
-        context = {"nav": "campanas", "campaign": campaign, "to_send": to_send, "changed": bool(confirmed)}
+        context = {
+            "nav": "campanas",
+            "campaign": campaign,
+            "to_send": to_send,
+            "changed": bool(confirmed),
+            "delivery_note": mail.delivery_note(),
+        }
         return render(request, "crm/campanas_aprobar.html", context, status=409 if confirmed else 200)
     try:
         campaigns.approve_send(campaign_id=campaign_id, user=request.user, expected=to_send)

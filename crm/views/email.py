@@ -22,7 +22,8 @@ def _answer(request, status: int, payload: dict):
     if wants_json(request):
         return JsonResponse(payload, status=status)
     if payload.get("ok"):
-        messages.success(request, f"Propuesta enviada a {payload['sent_to']}.")
+        sent = f"Propuesta enviada a {payload['sent_to']}."
+        messages.success(request, f"{sent} {payload['note']}" if payload["note"] else sent)
     else:
         messages.error(request, payload["error"])
     back = request.POST.get("next", "")
@@ -69,6 +70,7 @@ def enviar_propuesta(request, cliente_id: int):
             "sent_to": proposal.sent_to,
             "sent_at": proposal.sent_at.isoformat(),
             "sent_at_display": format_date(proposal.sent_at),
+            "note": mail.delivery_note(),  # demo: the email was only printed on the server console
         },
     )
 

@@ -26,7 +26,8 @@
     var payload = result.payload;
     if (payload.ok) {
       output.className = "envio-resultado status ok";
-      output.textContent = "Propuesta enviada a " + payload.sent_to + " el " + payload.sent_at_display + ".";
+      output.textContent = "Propuesta enviada a " + payload.sent_to + " el " + payload.sent_at_display + "." +
+        (payload.note ? " " + payload.note : "");
       button.textContent = "Enviada";
       return;
     }

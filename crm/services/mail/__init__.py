@@ -2,7 +2,8 @@
 
 - `errors`: the refusals and failures (Spanish messages; views map them to 409/502/...);
 - `tokens`: signed unsubscribe links and the opt-out they record;
-- `mailer`: the SMTP boundary (one message, unsubscribe headers, one retry on a temporary refusal);
+- `mailer`: the SMTP boundary (one message, unsubscribe headers, one retry on a temporary refusal), and the
+  demo note when the backend only prints to the console;
 - `rules`: "can this customer receive a proposal now" (consent, email, frequency cap), one answer for everyone;
 - `sending`: exactly-once sending, the profile's send button and panel.
 
@@ -22,7 +23,14 @@ from crm.services.mail.errors import (
     SendInterrupted,
     SendRefused,
 )
-from crm.services.mail.mailer import Mailer, default_mailer, preview_text, single_line
+from crm.services.mail.mailer import (
+    Mailer,
+    default_mailer,
+    delivery_note,
+    emails_stay_on_console,
+    preview_text,
+    single_line,
+)
 from crm.services.mail.rules import (
     RULES,
     check_can_receive,
@@ -63,6 +71,8 @@ __all__ = [
     "check_can_receive",
     "cliente_for_token",
     "default_mailer",
+    "delivery_note",
+    "emails_stay_on_console",
     "expire_stuck_sends",
     "has_valid_email",
     "last_contact",

@@ -131,6 +131,20 @@ class Mailer:
                 raise DeliveryFailed(_describe(exc)) from exc
 
 
+CONSOLE_BACKEND = "django.core.mail.backends.console.EmailBackend"
+CONSOLE_DELIVERY_NOTE = "Modo demo: el email se muestra en la consola del servidor, no se envía."
+
+
+def emails_stay_on_console() -> bool:
+    """True with the console email backend (the development and demo default): nothing leaves the machine."""
+    return settings.EMAIL_BACKEND == CONSOLE_BACKEND
+
+
+def delivery_note() -> str:
+    """The note send confirmations show when emails only reach the server console ("" when they really leave)."""
+    return CONSOLE_DELIVERY_NOTE if emails_stay_on_console() else ""
+
+
 def default_mailer() -> Mailer:
     return Mailer(from_email=settings.DEFAULT_FROM_EMAIL, reply_to=settings.REPLY_TO, site_url=settings.SITE_URL)
 

@@ -30,7 +30,7 @@ from crm.services.mail.errors import (
     SendInterrupted,
     SendRefused,
 )
-from crm.services.mail.mailer import Mailer, default_mailer
+from crm.services.mail.mailer import Mailer, default_mailer, delivery_note
 from crm.services.mail.rules import check_can_receive, refusal
 from crm.services.proposals import ProposalError, generate_proposal
 from ventas.formatting import format_date
@@ -210,6 +210,7 @@ class SendPanel:
     needs_confirmation: bool  # the frequency cap, or an interrupted send to confirm
     confirmation_reason: str  # Spanish; why staff must confirm
     min_days_between: int
+    delivery_note: str  # Spanish; set when emails only reach the server console (demo)
 
     @property
     def can_send(self) -> bool:
@@ -256,6 +257,7 @@ def send_panel(cliente: Cliente) -> SendPanel:
         needs_confirmation=bool(confirm),
         confirmation_reason=confirm,
         min_days_between=settings.PROPOSAL_MIN_DAYS_BETWEEN,
+        delivery_note=delivery_note(),
     )
 
 
