@@ -127,3 +127,28 @@ def test_periodic_once_checks_and_exits():
     call_command("periodic", once=True, stdout=out)
     assert "crm.tasks.sync_summaries_task: cada 5 minutos" in out.getvalue()
     assert PeriodicJob.objects.filter(name="crm.tasks.sync_summaries_task").exists()
+
+
+def test_the_scheduler_stops_cleanly_on_sigterm(tmp_path):
+    """`manage.py demo` and systemd stop it with SIGTERM: it says so and exits 0, like on Ctrl+C."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from django.conf import settings
+
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", "DEBUG": "true"}
+    manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
+    subprocess.run([*manage, "migrate", "-v", "0"], env=env, check=True, timeout=120)
+    process = subprocess.Popen(
+        [*manage, "periodic", "--interval", "0.2"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        first_line = process.stdout.readline()  # the job list: the handler is installed before it is printed
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 0, first_line + output
+    assert "Programador detenido." in output

@@ -4,6 +4,7 @@ python manage.py periodic          # check every 30 s until stopped
 python manage.py periodic --once   # one check (e.g. from an external cron)
 """
 
+import signal
 import time
 
 from django.core.management.base import BaseCommand, CommandError
@@ -26,6 +27,8 @@ class Command(BaseCommand):
         if interval <= 0:
             raise CommandError("--interval debe ser mayor que 0.")
         autodiscover_modules("tasks")  # each app's tasks.py registers its jobs
+        # A supervisor (systemd, `manage.py demo`) stops it with SIGTERM: end as cleanly as on Ctrl+C.
+        previous = signal.signal(signal.SIGTERM, _interrupt)
         if options["verbosity"] >= 1:
             for entry in periodic.REGISTRY.values():
                 self.stdout.write(f"{entry.name}: {entry.schedule}")
@@ -39,3 +42,9 @@ class Command(BaseCommand):
                 close_old_connections()  # a dropped database connection is reopened at the next check
         except KeyboardInterrupt:
             self.stdout.write("Programador detenido.")
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
