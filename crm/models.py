@@ -528,7 +528,7 @@ class PeriodicJob(models.Model):
 class Tier(models.TextChoices):
     """Priority tiers of the daily WhatsApp tray, in priority order (the rules: crm.services.whatsapp.tiers)."""
 
-    VIP_DUE = "vip_due", "VIP y Champions: contacto mensual"
+    VIP_DUE = "vip_due", "VIP y Campeones: contacto mensual"
     AT_RISK = "at_risk", "Recién pasaron a En riesgo"
     OVERDUE = "overdue", "Atrasados según su ritmo"
     NEW = "new", "Clientes nuevos (30/60/90 días)"
