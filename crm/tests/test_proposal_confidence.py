@@ -184,3 +184,12 @@ def test_the_campaign_proposal_page_shows_the_confidence_too(staff_client, propo
     html = staff_client.get(reverse("crm_campana_destinatario", args=[campaign.pk, recipient.pk])).content.decode()
 
     assert html.count("Probabilidad de tomarlo en la próxima visita") == len(proposal.recommendations)
+
+
+def test_the_preview_links_to_older_proposals_by_their_plain_id(staff_client, proposal):
+    generate_proposal(cliente=proposal.cliente)  # the newest is on screen; the first one is linked
+    type(proposal).objects.filter(pk=proposal.pk).update(id=1234)
+
+    html = staff_client.get(reverse("propuesta_preview", args=[proposal.cliente_id])).content.decode()
+
+    assert 'href="?propuesta=1234"' in html  # never "1.234", which would select nothing
