@@ -73,3 +73,29 @@ def test_admin_form_accepts_day_month_year(admin_client, history):
     assert response.status_code == 302, response.content.decode()[:2000]
     history.refresh_from_db()
     assert history.service_date == datetime.date(2026, 11, 24)
+
+
+def test_read_only_detail_pages_use_the_same_formats(admin_client):
+    run = ImportRun.objects.create(file_name="historial.csv", rows_read=26158, imported=26158)
+    ImportRun.objects.filter(pk=run.pk).update(created_at=datetime.datetime(2026, 11, 25, 17, 5, tzinfo=datetime.UTC))
+    html = admin_client.get(reverse("admin:ventas_importrun_change", args=[run.pk])).content.decode()
+    assert "26.158" in html
+    assert "25-11-2026 14:05" in html
+    assert "noviembre" not in html
+
+
+def test_result_counts_use_dot_thousands(admin_client, history):
+    ServiceHistory.objects.bulk_create(
+        ServiceHistory(
+            cliente=history.cliente,
+            service_type="Tinas",
+            service_name="Tina Osorno",
+            service_date=datetime.date(2026, 1, 1) + datetime.timedelta(days=n % 300),
+            price_paid=1000,
+        )
+        for n in range(1200)
+    )
+    url = reverse("admin:ventas_servicehistory_changelist")
+    html = admin_client.get(url, {"q": "Osorno"}).content.decode()
+    assert "1.200 resultados" in html
+    assert "1.201 historial de servicios" in admin_client.get(url, {"all": ""}).content.decode()
