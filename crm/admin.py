@@ -43,7 +43,7 @@ class ProposalAdmin(admin.ModelAdmin):
     show_full_result_count = False
     list_per_page = 50
     fieldsets = [
-        (None, {"fields": ["cliente", "created_by", "created_at", "segment", "backend", "model", "status"]}),
+        (None, {"fields": ["cliente", "created_by", "created_at", "segment_label", "backend", "model", "status"]}),
         (
             "Propuesta",
             {"fields": ["offer_code", "profile_json", "insights_json", "recommendations_json", "offer_json"]},
@@ -59,7 +59,7 @@ class ProposalAdmin(admin.ModelAdmin):
         "cliente",
         "created_by",
         "created_at",
-        "segment",
+        "segment_label",
         "backend",
         "model",
         "status",
@@ -266,20 +266,16 @@ class CampaignAdmin(admin.ModelAdmin):
     """Campaigns are started, reviewed and approved on the CRM's campaign pages; here they are only listed."""
 
     list_display = [
-        "id",
         "created_at",
         "status",
         "audience",
-        "mode",
         "recipients_total",
         "recipients_sent",
-        "recipients_skipped",
         "recipients_failed",
-        "created_by",
-        "approved_by",
-        "finished_at",
-    ]
-    list_display_links = ["id", "created_at"]
+        "approver",
+    ]  # who created it, the mode, the skipped and the lease: on the detail page (the list fits beside the sidebars)
+    list_display_links = ["created_at"]
+    ordering = ["-id"]  # newest first
     list_filter = ["status", "mode", "created_at"]
     search_fields = ["=id", "segment", "created_by__username", "approved_by__username"]
     list_select_related = ["created_by", "approved_by"]
@@ -322,7 +318,7 @@ class CampaignAdmin(admin.ModelAdmin):
             return False
         return super().has_delete_permission(request, obj)
 
-    @admin.display(description="segmento o audiencia", ordering="segment")
+    @admin.display(description="audiencia", ordering="segment")
     def audience(self, obj):
         return audience_label(obj.segment)
 
@@ -338,13 +334,13 @@ class CampaignAdmin(admin.ModelAdmin):
     def recipients_sent(self, obj):
         return obj.n_sent
 
-    @admin.display(description="omitidos", ordering="n_skipped")
-    def recipients_skipped(self, obj):
-        return obj.n_skipped
-
     @admin.display(description="fallidos", ordering="n_failed")
     def recipients_failed(self, obj):
         return obj.n_failed
+
+    @admin.display(description="aprobada por", ordering="approved_by__username", empty_value="—")
+    def approver(self, obj):  # not the ForeignKey column itself: that one never wraps
+        return obj.approved_by.username if obj.approved_by else None
 
 
 # Background tasks (django_tasks_db) --------------------------------------------------------------------------------

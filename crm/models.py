@@ -135,7 +135,7 @@ class Campaign(models.Model):
         permissions = [("approve_campaign", "Puede aprobar el envío de campañas grandes")]
 
     def __str__(self):
-        return f"Campaña {self.pk} ({self.segment})"
+        return f"Campaña #{self.pk}"  # the segment key is not for staff; pages show its label
 
 
 class CampaignRecipient(models.Model):

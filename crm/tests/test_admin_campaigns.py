@@ -67,5 +67,6 @@ def test_background_tasks_admin_is_in_spanish(admin_client):
     assert "Tareas en segundo plano" in index
     assert "Resultados de tareas" in index
     assert "Tasks Database Backend" not in index and "Task Results" not in index
+    assert "Intentos de acceso" in index and "Access attempts" not in index  # django-axes
     changelist = admin_client.get(reverse("admin:django_tasks_database_dbtaskresult_changelist")).content.decode()
     assert "Encolada" in changelist and "Prioridad" in changelist and "Terminada" in changelist
