@@ -300,6 +300,7 @@ class CampaignAdmin(admin.ModelAdmin):
     ]
     readonly_fields = fields
     inlines = [CampaignRecipientInline]
+    actions = None  # no bulk delete: it would skip the running-campaign check below
 
     # Deleting a campaign its worker is running would pull its outbox from under it.
     RUNNING = (Campaign.Status.GENERATING, Campaign.Status.SENDING)

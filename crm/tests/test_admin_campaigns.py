@@ -53,6 +53,8 @@ def test_campaigns_cannot_be_added_nor_deleted_while_running(admin_client, campa
     running = Campaign.objects.create(segment="lost", status=Campaign.Status.SENDING)
     assert admin_client.get(reverse("admin:crm_campaign_delete", args=[running.pk])).status_code == 403
     assert admin_client.get(reverse("admin:crm_campaign_delete", args=[campaign.pk])).status_code == 200
+    listing = admin_client.get(reverse("admin:crm_campaign_changelist")).content.decode()
+    assert "delete_selected" not in listing  # no bulk delete around the check
 
 
 def test_background_tasks_admin_is_in_spanish(admin_client):

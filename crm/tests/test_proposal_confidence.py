@@ -12,6 +12,8 @@ from django.utils import timezone
 
 from crm.models import Campaign, CampaignRecipient, RecommenderModel
 from crm.services.proposals import generate_proposal
+from crm.services.proposals.schema import Draft, OfferDraft, Recommendation
+from crm.services.proposals.service import with_recommender_figures
 from crm.services.recommender.confidence import (
     LEGEND,
     base_rate,
@@ -108,6 +110,18 @@ def test_a_proposal_stores_each_service_base_rate_with_its_confidence(catalogue)
     # the customer's email never shows the figures
     for text in (proposal.email_body, proposal.email_text):
         assert "Probabilidad" not in text and "promedio" not in text
+
+
+def test_an_ai_engines_pick_shows_the_recommenders_calibrated_figures():
+    def recommendation(confidence, base_rate=None, customer_reason=""):
+        return Recommendation(1, "Tina Calbuco", "Tinas", "Su favorita", confidence, 25000, customer_reason, base_rate)
+
+    draft = Draft(insights={}, recommendations=[recommendation(0.9)], offer=OfferDraft("Oferta", "Texto", None))
+    with_recommender_figures(draft, [recommendation(0.24, 0.08, "Uno de sus favoritos en Aremko.")])
+
+    [item] = draft.recommendations
+    assert (item.confidence, item.base_rate) == (0.24, 0.08)  # the engine's own 0.9 is not a probability
+    assert item.reason == "Su favorita" and item.customer_reason == "Uno de sus favoritos en Aremko."
 
 
 # --- the rendered fragment and the pages -------------------------------------------------------------------------

@@ -145,10 +145,10 @@ def first_name(nombre: str) -> str:
     return (nombre or "").split(" ")[0] or "cliente"
 
 
-def with_customer_reasons(draft: Draft, candidates: list[Recommendation]) -> None:
-    """An engine's recommendations carry the staff-facing reason; the email uses the recommender's customer
-    wording for the same service (an engine's own reason may quote statistics or use tú), and staff pages the
-    recommender's base rate of the service."""
+def with_recommender_figures(draft: Draft, candidates: list[Recommendation]) -> None:
+    """An engine's recommendations carry its staff-facing reason; for the same service the recommender gives the
+    customer's wording for the email (an engine's own reason may quote statistics or use tú), and the calibrated
+    confidence and base rate staff read (an engine's self-reported confidence is not a probability)."""
     by_id = {item.service_id: item for item in candidates}
     recommendations = []
     for item in draft.recommendations:
@@ -157,7 +157,8 @@ def with_customer_reasons(draft: Draft, candidates: list[Recommendation]) -> Non
             item = replace(
                 item,
                 customer_reason=item.customer_reason or candidate.customer_reason,
-                base_rate=candidate.base_rate if item.base_rate is None else item.base_rate,
+                confidence=candidate.confidence,
+                base_rate=candidate.base_rate,
             )
         recommendations.append(item)
     draft.recommendations = recommendations
@@ -203,7 +204,7 @@ def generate_proposal(
     started = time.perf_counter()
     request = build_request(cliente, as_of)
     draft = backend.generate(request)
-    with_customer_reasons(draft, request.candidates)
+    with_recommender_figures(draft, request.candidates)
     if not 1 <= len(draft.recommendations) <= MAX_RECOMMENDATIONS:
         raise ProposalBackendError(
             "El motor de propuestas no devolvió recomendaciones válidas.",
