@@ -41,7 +41,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_tasks",
-    "django_tasks_db",
+    "crm.apps.TasksDbConfig",  # django_tasks_db with a Spanish name in the admin
     "axes",
     "ventas",
     "crm",
@@ -140,10 +140,10 @@ TIME_ZONE = "America/Santiago"
 USE_I18N = True
 USE_TZ = True
 USE_THOUSAND_SEPARATOR = True
-THOUSAND_SEPARATOR = "."
-DECIMAL_SEPARATOR = ","
-NUMBER_GROUPING = 3
-DATE_INPUT_FORMATS = ["%d-%m-%Y", "%d/%m/%Y", "%Y-%m-%d"]
+# Locale formats win over the plain settings: aremko/formats/es holds "25-11-2026", "26.158" and what forms accept.
+FORMAT_MODULE_PATH = ["aremko.formats"]
+LOCALE_PATHS = [BASE_DIR / "locale"]  # Spanish for third-party apps without it (the task results admin)
+DATE_INPUT_FORMATS = ["%d-%m-%Y", "%d/%m/%Y", "%Y-%m-%d"]  # what staff type; the formats module uses these too
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"

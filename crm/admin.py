@@ -2,10 +2,14 @@ import json
 
 from django import forms
 from django.contrib import admin
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django_tasks_db.admin import DBTaskResultAdmin
+from django_tasks_db.models import DBTaskResult
 
-from crm.models import AccessLog, DataRequest, PlantillaWhatsApp, Proposal
+from crm.models import AccessLog, Campaign, CampaignRecipient, DataRequest, PlantillaWhatsApp, Proposal
+from crm.services.campaigns import audience_label, with_figures
 from crm.services.privacy.requests import due_date
 from crm.services.rfm import SEGMENTS, segment_label
 from crm.services.whatsapp.messages import VARIABLES, template_variables
@@ -39,7 +43,7 @@ class ProposalAdmin(admin.ModelAdmin):
     show_full_result_count = False
     list_per_page = 50
     fieldsets = [
-        (None, {"fields": ["cliente", "created_by", "created_at", "segment", "backend", "model", "status"]}),
+        (None, {"fields": ["cliente", "created_by", "created_at", "segment_label", "backend", "model", "status"]}),
         (
             "Propuesta",
             {"fields": ["offer_code", "profile_json", "insights_json", "recommendations_json", "offer_json"]},
@@ -55,7 +59,7 @@ class ProposalAdmin(admin.ModelAdmin):
         "cliente",
         "created_by",
         "created_at",
-        "segment",
+        "segment_label",
         "backend",
         "model",
         "status",
@@ -222,3 +226,136 @@ class PlantillaWhatsAppAdmin(admin.ModelAdmin):
     @admin.display(description="reservaron", ordering="booked")
     def booked(self, obj):
         return obj.booked
+
+
+# Campaigns -------------------------------------------------------------------------------------------------------
+class FirstRecipientsFormSet(forms.BaseInlineFormSet):
+    SHOWN = 200  # a campaign can hold thousands; its CRM page pages through all of them
+
+    def get_queryset(self):
+        return super().get_queryset()[: self.SHOWN]
+
+
+class CampaignRecipientInline(admin.TabularInline):
+    """Who the campaign was for and what happened to each (the first 200); changed only by the campaign pages
+    and the workers."""
+
+    model = CampaignRecipient
+    formset = FirstRecipientsFormSet
+    verbose_name_plural = f"destinatarios (los primeros {FirstRecipientsFormSet.SHOWN}; todos en la campaña del CRM)"
+    fields = ["cliente", "status", "reason", "proposal", "error", "updated_at"]
+    readonly_fields = fields
+    raw_id_fields = ["cliente", "proposal"]
+    extra = 0
+    can_delete = False
+    show_change_link = False
+    classes = ["collapse"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("cliente", "proposal")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    """Campaigns are started, reviewed and approved on the CRM's campaign pages; here they are only listed."""
+
+    list_display = [
+        "created_at",
+        "status",
+        "audience",
+        "recipients_total",
+        "recipients_sent",
+        "recipients_failed",
+        "approver",
+    ]  # who created it, the mode, the skipped and the lease: on the detail page (the list fits beside the sidebars)
+    list_display_links = ["created_at"]
+    ordering = ["-id"]  # newest first
+    list_filter = ["status", "mode", "created_at"]
+    search_fields = ["=id", "segment", "created_by__username", "approved_by__username"]
+    list_select_related = ["created_by", "approved_by"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    list_per_page = 50
+    fields = [
+        "id",
+        "created_at",
+        "created_by",
+        "audience",
+        "limit",
+        "not_contacted_days",
+        "mode",
+        "status",
+        "approved_at",
+        "approved_by",
+        "finished_at",
+        "lease_owner",
+        "lease_expires_at",
+        "crm_link",
+    ]
+    readonly_fields = fields
+    inlines = [CampaignRecipientInline]
+    actions = None  # no bulk delete: it would skip the running-campaign check below
+
+    # Deleting a campaign its worker is running would pull its outbox from under it.
+    RUNNING = (Campaign.Status.GENERATING, Campaign.Status.SENDING)
+
+    def get_queryset(self, request):
+        return with_figures(super().get_queryset(request))
+
+    def has_add_permission(self, request):
+        return False  # campaigns start from the CRM's campaign page (audience preview, approval)
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.status in self.RUNNING:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    @admin.display(description="audiencia", ordering="segment")
+    def audience(self, obj):
+        return audience_label(obj.segment)
+
+    @admin.display(description="en el CRM")
+    def crm_link(self, obj):
+        return format_html('<a href="{}">Ver la campaña en el CRM</a>', reverse("crm_campana", args=[obj.pk]))
+
+    @admin.display(description="clientes", ordering="n_total")
+    def recipients_total(self, obj):
+        return obj.n_total
+
+    @admin.display(description="enviados", ordering="n_sent")
+    def recipients_sent(self, obj):
+        return obj.n_sent
+
+    @admin.display(description="fallidos", ordering="n_failed")
+    def recipients_failed(self, obj):
+        return obj.n_failed
+
+    @admin.display(description="aprobada por", ordering="approved_by__username", empty_value="—")
+    def approver(self, obj):  # not the ForeignKey column itself: that one never wraps
+        return obj.approved_by.username if obj.approved_by else None
+
+
+# Background tasks (django_tasks_db) --------------------------------------------------------------------------------
+admin.site.unregister(DBTaskResult)
+
+
+@admin.register(DBTaskResult)
+class TaskResultAdmin(DBTaskResultAdmin):
+    """The package's read-only admin with its two plain-English labels in Spanish (the rest come from locale/es)."""
+
+    @admin.display(description="traza del error")
+    def formatted_traceback(self, obj):
+        return super().formatted_traceback(obj)
+
+    @admin.display(description="ejecutar después de")
+    def display_run_after(self, obj):
+        return super().display_run_after(obj)

@@ -1,5 +1,6 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
+from django_tasks_db import apps as tasks_db_apps
 
 
 class CrmConfig(AppConfig):
@@ -24,3 +25,11 @@ def _retrain_after_import(sender=None, **kwargs) -> None:
     from crm.tasks import retrain_after_import
 
     retrain_after_import(sender=sender, **kwargs)
+
+
+class TasksDbConfig(tasks_db_apps.TasksAppConfig):
+    """django_tasks_db as it appears in the admin: a Spanish name (the package's is "Tasks Database Backend");
+    its model and field names come from locale/es (the package ships no Spanish)."""
+
+    default = False  # not a candidate config for the crm app itself
+    verbose_name = "Tareas en segundo plano"

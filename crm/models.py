@@ -135,7 +135,7 @@ class Campaign(models.Model):
         permissions = [("approve_campaign", "Puede aprobar el envío de campañas grandes")]
 
     def __str__(self):
-        return f"Campaña {self.pk} ({self.segment})"
+        return f"Campaña #{self.pk}"  # the segment key is not for staff; pages show its label
 
 
 class CampaignRecipient(models.Model):
@@ -529,7 +529,7 @@ class PeriodicJob(models.Model):
 class Tier(models.TextChoices):
     """Priority tiers of the daily WhatsApp tray, in priority order (the rules: crm.services.whatsapp.tiers)."""
 
-    VIP_DUE = "vip_due", "VIP y Champions: contacto mensual"
+    VIP_DUE = "vip_due", "VIP y Campeones: contacto mensual"
     AT_RISK = "at_risk", "Recién pasaron a En riesgo"
     OVERDUE = "overdue", "Atrasados según su ritmo"
     NEW = "new", "Clientes nuevos (30/60/90 días)"

@@ -14,7 +14,9 @@ from django.db import connections
 from django.utils import timezone
 
 from aremko.pytest_plugin import make_role_user
+from crm.models import RecommenderModel
 from crm.roles import RECEPCION
+from crm.services.recommender.model import DEFAULT_BIAS, DEFAULT_WEIGHTS
 from crm.tests.proposal_fixtures import catalogue_fixture, cliente, community_fixture, visit  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -54,6 +56,14 @@ def browser_page(skip_or_fail, monkeypatch):
 
 def test_staff_generate_a_proposal_from_the_profile_and_see_it(live_server, browser_page, community, django_user_model):
     make_role_user("recepcion", RECEPCION)
+    # A stored model with base rates, as the nightly training leaves it: each confidence is compared with them.
+    RecommenderModel.objects.create(
+        fitted_at=timezone.now(),
+        kind="motor",
+        weights=DEFAULT_WEIGHTS,
+        bias=DEFAULT_BIAS,
+        metrics={"base_rates": {str(service.pk): 0.1 for service in community.values()}},
+    )
     customer = cliente("Catalina Petrohué")
     visit(customer, timezone.localdate() - datetime.timedelta(days=12), "Tina Calbuco", "Masaje Relajación")
     page = browser_page
@@ -75,7 +85,15 @@ def test_staff_generate_a_proposal_from_the_profile_and_see_it(live_server, brow
     result.wait_for(state="visible", timeout=15_000)
     recommendations = page.locator(".propuesta-recomendaciones li")
     assert 2 <= recommendations.count() <= 3
-    assert page.locator(".propuesta-recomendaciones meter").count() == recommendations.count()
+    # The chance of taking it on the next visit, in words (neutral, explained on hover), not an alarm bar.
+    confidences = page.locator(".propuesta-recomendaciones .propuesta-confianza")
+    assert confidences.count() == recommendations.count()
+    assert "Probabilidad de tomarlo en la próxima visita: " in confidences.first.inner_text()
+    assert "el promedio)" in confidences.first.inner_text()
+    assert page.locator(".propuesta-recomendaciones .propuesta-nivel").count() == recommendations.count()
+    assert "próxima visita" in confidences.first.get_attribute("title")
+    assert page.locator(".propuesta-recomendaciones meter").count() == 0
+    assert "cliente promedio" in page.locator(".propuesta-resultado .propuesta-leyenda").inner_text()
     assert "$" in page.locator(".propuesta-precio").first.inner_text()
     assert "ARK-" in page.locator(".propuesta-oferta").inner_text()
     assert button.is_enabled()

@@ -10,6 +10,7 @@ from crm.models import Campaign, CampaignRecipient
 from crm.services import campaigns, mail
 from crm.services.pagination import paginate
 from crm.services.proposals.schema import UNSUBSCRIBE_MARKER, sanitize_html
+from crm.services.recommender.confidence import LEGEND, recommendations_for_staff
 from crm.services.retention.campaign_effect import campaign_effect
 from crm.services.rfm import SEGMENTS
 from crm.views.access import crm_view
@@ -202,6 +203,8 @@ def campana_destinatario(request, campaign_id: int, recipient_id: int):
         "proposal": recipient.proposal,
         "html": html,
         "email_text": mail.preview_text(recipient.proposal),
+        "recommendations": recommendations_for_staff(recipient.proposal.recommendations),
+        "confidence_legend": LEGEND,
     }
     return render(request, "crm/campanas_propuesta.html", context)
 

@@ -17,6 +17,7 @@ from crm.services.concurrency import EngineBusy, ai_slot
 from crm.services.privacy.access_log import Action, log_access
 from crm.services.proposals import UNSUBSCRIBE_MARKER, ProposalError, generate_proposal
 from crm.services.ratelimit import proposal_rate_limit
+from crm.services.recommender.confidence import LEGEND, recommendations_for_staff
 from crm.views.access import busy_response, crm_view, json_error, wants_json
 from ventas.formatting import format_clp, format_date
 from ventas.models import Cliente
@@ -39,9 +40,12 @@ def _error(request, status: int, message: str, cliente_id: int | None = None, **
 
 
 def proposal_json(proposal: Proposal) -> dict:
-    recommendations = [
-        {**item, "price_display": format_clp(item["estimated_price"])} for item in proposal.recommendations
-    ]
+    recommendations = []
+    for item in recommendations_for_staff(proposal.recommendations):
+        view = item.pop("confidence_view")
+        recommendations.append(
+            {**item, "price_display": format_clp(item["estimated_price"]), "confidence_display": view.as_dict()}
+        )
     offer = dict(proposal.offer)
     if offer.get("valid_until"):
         offer["valid_until_display"] = format_date(date.fromisoformat(offer["valid_until"]))
@@ -51,6 +55,7 @@ def proposal_json(proposal: Proposal) -> dict:
         "customer_profile": proposal.customer_profile,
         "insights": proposal.insights,
         "recommendations": recommendations,
+        "confidence_legend": LEGEND,
         "offer": offer,
         "email_subject": proposal.email_subject,
         "email_body": proposal.email_body,
@@ -118,6 +123,8 @@ def propuesta_preview(request, cliente_id: int):
         "cliente": cliente,
         "proposal": proposal,
         "email_text": mail.preview_text(proposal) if proposal else "",
+        "recommendations": recommendations_for_staff(proposal.recommendations) if proposal else [],
+        "confidence_legend": LEGEND,
         "history": history,
     }
     return render(request, "crm/propuesta_preview.html", context)

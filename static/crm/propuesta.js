@@ -35,18 +35,15 @@
       var head = element("p", "propuesta-rec-titulo");
       head.append(element("strong", null, item.service_name), " · " + item.category + " · ");
       head.append(element("span", "propuesta-precio", item.price_display));
-      var percent = Math.round(item.confidence * 100);
-      var bar = element("p", "propuesta-confianza");
-      var meter = element("meter");
-      meter.min = 0;
-      meter.max = 1;
-      meter.low = 0.35;
-      meter.high = 0.65;
-      meter.optimum = 1;
-      meter.value = item.confidence;
-      meter.setAttribute("aria-label", "Confianza " + percent + "%");
-      bar.append("Confianza ", meter, " " + percent + "%");
-      li.append(head, bar, element("p", "propuesta-razon", item.reason));
+      // Wording and level come from the server (crm.services.recommender.confidence); the script only prints them.
+      var confidence = item.confidence_display || {};
+      var line = element("p", "propuesta-confianza");
+      if (confidence.title) line.title = confidence.title;
+      if (confidence.level) {
+        line.append(element("span", "propuesta-nivel propuesta-nivel-" + confidence.level, confidence.label), " ");
+      }
+      line.append(confidence.text || "");
+      li.append(head, line, element("p", "propuesta-razon", item.reason));
       list.append(li);
     });
   }
@@ -87,6 +84,7 @@
         "Propuesta #" + data.proposal_id + " · " + data.backend_label + " · segmento " + data.customer_profile.segment_label;
       renderInsights(card.querySelector(".propuesta-insights"), data.insights || {});
       renderRecommendations(card.querySelector(".propuesta-recomendaciones"), data.recommendations || []);
+      card.querySelector(".propuesta-leyenda").textContent = data.confidence_legend || "";
       renderOffer(card.querySelector(".propuesta-oferta"), data.offer || {});
       card.querySelector(".propuesta-asunto").textContent = "Asunto: " + data.email_subject;
       card.querySelector(".propuesta-email").src = data.email_url;

@@ -96,3 +96,15 @@ def test_a_service_edited_in_admin_belongs_to_staff(admin_client, masajes):
     assert response.status_code == 302
     learned.refresh_from_db()
     assert (learned.precio_base, learned.origen) == (45000, Servicio.Origen.ADMIN)
+
+
+def test_the_merge_page_keeps_ids_above_999_unformatted(admin_client):
+    categoria = CategoriaServicio.objects.create(nombre="Tinas")
+    first = Servicio.objects.create(pk=1234, nombre="Tina Calbuco", categoria=categoria, precio_base=25000)
+    second = Servicio.objects.create(pk=1235, nombre="Tina calbuco", categoria=categoria, precio_base=25000)
+
+    page = admin_client.post(CHANGELIST, {"action": "merge", ACTION_CHECKBOX_NAME: [first.pk, second.pk]})
+
+    html = page.content.decode()
+    for pk in (1234, 1235):  # never "1.234": the selected ids go back with the chosen one
+        assert f'name="{ACTION_CHECKBOX_NAME}" value="{pk}"' in html

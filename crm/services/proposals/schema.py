@@ -48,6 +48,9 @@ class Recommendation:
     confidence: float
     estimated_price: int
     customer_reason: str = ""  # what the customer's email says (usted, no statistics); `reason` is for staff
+    # An average customer's chance of taking the service on their next visit (recommender.confidence); staff
+    # pages compare `confidence` with it. None when the served model has no base rates.
+    base_rate: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

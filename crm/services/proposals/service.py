@@ -28,7 +28,7 @@ from crm.services.proposals.errors import (
     ProposalConfigurationError,
 )
 from crm.services.proposals.schema import MAX_RECOMMENDATIONS, UNSUBSCRIBE_MARKER, Draft, Recommendation
-from crm.services.recommender import scoring
+from crm.services.recommender import confidence, scoring
 from crm.services.recommender.catalogue import Catalogue, load_catalogue
 from crm.services.recommender.features import FeatureBuilder
 from crm.services.recommender.history import customer_history
@@ -124,6 +124,7 @@ def build_request(cliente: Cliente, as_of: datetime.date) -> ProposalRequest:
                 confidence=round(item.confidence, 2),
                 estimated_price=item.service.price,
                 customer_reason=item.customer_reason,
+                base_rate=confidence.base_rate(model, item.service.id),
             )
             for item in scoring.score_services(builder, history, model, limit=scoring.CANDIDATES)
         ],
@@ -144,14 +145,23 @@ def first_name(nombre: str) -> str:
     return (nombre or "").split(" ")[0] or "cliente"
 
 
-def with_customer_reasons(draft: Draft, candidates: list[Recommendation]) -> None:
-    """An engine's recommendations carry the staff-facing reason; the email uses the recommender's customer
-    wording for the same service (an engine's own reason may quote statistics or use tú)."""
-    by_id = {item.service_id: item.customer_reason for item in candidates}
-    draft.recommendations = [
-        item if item.customer_reason else replace(item, customer_reason=by_id.get(item.service_id, ""))
-        for item in draft.recommendations
-    ]
+def with_recommender_figures(draft: Draft, candidates: list[Recommendation]) -> None:
+    """An engine's recommendations carry its staff-facing reason; for the same service the recommender gives the
+    customer's wording for the email (an engine's own reason may quote statistics or use tú), and the calibrated
+    confidence and base rate staff read (an engine's self-reported confidence is not a probability)."""
+    by_id = {item.service_id: item for item in candidates}
+    recommendations = []
+    for item in draft.recommendations:
+        candidate = by_id.get(item.service_id)
+        if candidate is not None:
+            item = replace(
+                item,
+                customer_reason=item.customer_reason or candidate.customer_reason,
+                confidence=candidate.confidence,
+                base_rate=candidate.base_rate,
+            )
+        recommendations.append(item)
+    draft.recommendations = recommendations
 
 
 def render_email(*, cliente: Cliente, draft: Draft, offer: dict) -> tuple[str, str, str]:
@@ -194,7 +204,7 @@ def generate_proposal(
     started = time.perf_counter()
     request = build_request(cliente, as_of)
     draft = backend.generate(request)
-    with_customer_reasons(draft, request.candidates)
+    with_recommender_figures(draft, request.candidates)
     if not 1 <= len(draft.recommendations) <= MAX_RECOMMENDATIONS:
         raise ProposalBackendError(
             "El motor de propuestas no devolvió recomendaciones válidas.",

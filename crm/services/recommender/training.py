@@ -33,6 +33,7 @@ from django.utils import timezone
 from crm.models import RecommenderModel
 from crm.services.recommender import metrics, stored_stats
 from crm.services.recommender.catalogue import load_catalogue
+from crm.services.recommender.confidence import base_rates_of
 from crm.services.recommender.dataset import Dataset, build_datasets, default_cutoff, training_cutoffs
 from crm.services.recommender.features import FEATURES
 from crm.services.recommender.model import (
@@ -256,6 +257,9 @@ def store_model(report: TrainingReport) -> RecommenderModel:
         },
         "engine_weights": report.candidate(ENGINE).model.weights,
         "engine_bias": report.candidate(ENGINE).model.bias,
+        # Per service id: the share of held-out customers whose next visit included it (what staff compare
+        # each recommendation's calibrated confidence with).
+        "base_rates": base_rates_of(report.heldout.builder.ids, report.heldout.y),
     }
     return RecommenderModel.objects.create(
         fitted_at=timezone.now(),

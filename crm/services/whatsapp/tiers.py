@@ -1,6 +1,6 @@
 """The priority tiers of the WhatsApp tray, in order; a customer goes in the first tier whose rule they meet.
 
-1. VIP y Champions (segment this month) whose last visit was at least MONTHLY_TOUCH_DAYS (30) days ago: their
+1. VIP y Campeones (segment this month) whose last visit was at least MONTHLY_TOUCH_DAYS (30) days ago: their
    monthly touch.
 2. Recién pasaron a En riesgo: "En riesgo" in this month's segment snapshot, another segment last month.
 3. Atrasados: overdue in at least one category by their own rhythm (due back: more than 25% past their usual
