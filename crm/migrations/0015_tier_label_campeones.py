@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("crm", "0013_campaign_control_group"),
+        ("crm", "0014_accesslog_tray"),
     ]
 
     operations = [
