@@ -300,10 +300,7 @@ class CampaignAdmin(admin.ModelAdmin):
     ]
     readonly_fields = fields
     inlines = [CampaignRecipientInline]
-    actions = None  # no bulk delete: it would skip the running-campaign check below
-
-    # Deleting a campaign its worker is running would pull its outbox from under it.
-    RUNNING = (Campaign.Status.GENERATING, Campaign.Status.SENDING)
+    actions = None
 
     def get_queryset(self, request):
         return with_figures(super().get_queryset(request))
@@ -315,9 +312,9 @@ class CampaignAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
-        if obj is not None and obj.status in self.RUNNING:
-            return False
-        return super().has_delete_permission(request, obj)
+        # A campaign is the record of who was emailed and of its control group (its measured effect); a running
+        # one also holds its worker's outbox. Customers' erasure anonymises their rows instead.
+        return False
 
     @admin.display(description="audiencia", ordering="segment")
     def audience(self, obj):

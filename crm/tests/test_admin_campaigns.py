@@ -48,13 +48,14 @@ def test_campaign_change_page_is_read_only_with_recipients(admin_client, campaig
     assert reverse("crm_campana", args=[campaign.pk]) in html
 
 
-def test_campaigns_cannot_be_added_nor_deleted_while_running(admin_client, campaign):
+def test_campaigns_cannot_be_added_nor_deleted(admin_client, campaign):
+    """A campaign is the record of who was emailed and of its control group: the admin never deletes one."""
     assert admin_client.get(reverse("admin:crm_campaign_add")).status_code == 403
     running = Campaign.objects.create(segment="lost", status=Campaign.Status.SENDING)
     assert admin_client.get(reverse("admin:crm_campaign_delete", args=[running.pk])).status_code == 403
-    assert admin_client.get(reverse("admin:crm_campaign_delete", args=[campaign.pk])).status_code == 200
+    assert admin_client.get(reverse("admin:crm_campaign_delete", args=[campaign.pk])).status_code == 403
     listing = admin_client.get(reverse("admin:crm_campaign_changelist")).content.decode()
-    assert "delete_selected" not in listing  # no bulk delete around the check
+    assert "delete_selected" not in listing
 
 
 def test_background_tasks_admin_is_in_spanish(admin_client):
