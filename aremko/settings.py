@@ -42,7 +42,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_tasks",
     "crm.apps.TasksDbConfig",  # django_tasks_db with a Spanish name in the admin
-    "axes",
+    "crm.apps.AxesConfig",  # django-axes with a Spanish name in the admin
     "ventas",
     "crm",
 ]

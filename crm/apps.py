@@ -1,5 +1,6 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
+from axes import apps as axes_apps
 from django_tasks_db import apps as tasks_db_apps
 
 
@@ -33,3 +34,10 @@ class TasksDbConfig(tasks_db_apps.TasksAppConfig):
 
     default = False  # not a candidate config for the crm app itself
     verbose_name = "Tareas en segundo plano"
+
+
+class AxesConfig(axes_apps.AppConfig):
+    """django-axes (login throttling) under a Spanish heading in the admin; it still does its own setup."""
+
+    default = False
+    verbose_name = "Protección del acceso"

@@ -68,6 +68,7 @@ def test_background_tasks_admin_is_in_spanish(admin_client):
     )
     index = admin_client.get(reverse("admin:index")).content.decode()
     assert "Tareas en segundo plano" in index
+    assert "Protección del acceso" in index and ">Axes<" not in index
     assert "Resultados de tareas" in index
     assert "Tasks Database Backend" not in index and "Task Results" not in index
     assert "Intentos de acceso" in index and "Access attempts" not in index  # django-axes
