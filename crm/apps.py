@@ -1,6 +1,6 @@
+from axes import apps as axes_apps
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
-from axes import apps as axes_apps
 from django_tasks_db import apps as tasks_db_apps
 
 
