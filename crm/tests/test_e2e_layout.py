@@ -71,6 +71,7 @@ class Page:
     admin: bool = False  # Django's admin: page overflow only
     logged_in: bool = True  # as Administración (admin pages: as the superuser, who sees every model)
     click: str = ""  # a button to click on `path` to reach the page (pages answered to a POST)
+    shows: str = ""  # what the click shows without leaving the page (a panel filled by JavaScript)
     tables_fit_at: tuple[int, ...] = (1366,)  # widths where no table may scroll inside its box
 
 
@@ -254,6 +255,7 @@ def pages(world) -> list[Page]:
         Page("buscar-resultados", f"{crm}/buscar/?q=gonzalez"),
         Page("buscar-segmento", f"{crm}/buscar/?segmento=at_risk"),
         Page("cliente", f"{crm}/cliente/{maria}/"),
+        Page("cliente-propuesta", f"{crm}/cliente/{maria}/", click=".propuesta-boton", shows=".propuesta-resultado"),
         Page("historial", f"{crm}/cliente/{maria}/historial/"),
         Page("propuesta-preview", f"{crm}/cliente/{maria}/preview/"),
         Page("propuesta-email", f"{crm}/propuesta/{world['proposal']}/email/"),
@@ -313,7 +315,10 @@ def test_every_page_fits_the_screen_and_shows_money_dates_and_contacts_whole(liv
             context = owner if spec.admin else staff if spec.logged_in else anonymous
             page = context.new_page()
             page.goto(f"{live_server.url}{spec.path}")
-            if spec.click:
+            if spec.shows:
+                page.click(spec.click)
+                page.locator(spec.shows).wait_for(state="visible", timeout=15_000)
+            elif spec.click:
                 with page.expect_navigation():
                     page.click(spec.click)
             checks = {  # Django's admin pages: page overflow only
