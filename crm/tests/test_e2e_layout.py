@@ -73,6 +73,7 @@ class Page:
     click: str = ""  # a button to click on `path` to reach the page (pages answered to a POST)
     shows: str = ""  # what the click shows without leaving the page (a panel filled by JavaScript)
     tables_fit_at: tuple[int, ...] = (1366,)  # widths where no table may scroll inside its box
+    status: int = 200
 
 
 @pytest.fixture(scope="module")
@@ -237,7 +238,7 @@ def build_world() -> dict:
         "maria": maria.pk,
         "proposal": proposal.pk,
         "review": review.pk,
-        "recipient": recipient.pk if recipient else None,
+        "recipient": recipient.pk,
         "sent_campaign": sent_campaign.pk,
         "token": unsubscribe_token(at_risk[5].pk),
         "today": today,
@@ -247,7 +248,7 @@ def build_world() -> dict:
 def pages(world) -> list[Page]:
     maria, review = world["maria"], world["review"]
     crm = "/ventas/crm"
-    result = [
+    return [
         Page("login", "/accounts/login/", logged_in=False),
         Page("baja", f"{crm}/baja/{world['token']}/", logged_in=False),
         Page("dashboard", f"{crm}/", tables_fit_at=WIDTHS),
@@ -278,16 +279,34 @@ def pages(world) -> list[Page]:
         Page("retencion-atrasados", f"{crm}/retencion/atrasados/"),
         Page("retencion-movimiento", f"{crm}/retencion/movimiento/?de=valiosos&a=at_risk"),
         Page("bandeja", f"{crm}/bandeja/?fecha={world['today'].isoformat()}"),
-        Page("404", f"{crm}/cliente/99999999/"),
+        Page("404", f"{crm}/cliente/99999999/", status=404),
         Page("admin", "/admin/", admin=True),
         Page("admin-clientes", "/admin/ventas/cliente/", admin=True),
         Page("admin-cliente", f"/admin/ventas/cliente/{maria}/change/", admin=True),
         Page("admin-historial", "/admin/ventas/servicehistory/", admin=True),
         Page("admin-importaciones", "/admin/ventas/importrun/", admin=True),
+        Page("campana-propuesta", f"{crm}/campanas/{review}/propuesta/{world['recipient']}/"),
     ]
-    if world["recipient"]:
-        result.append(Page("campana-propuesta", f"{crm}/campanas/{review}/propuesta/{world['recipient']}/"))
-    return result
+
+
+# CRM URLs that are not pages of their own, and why; every other URL in crm/urls.py must be in `pages`.
+NOT_PAGES = {
+    "crm_enviar_propuesta": "POST; answers JSON or redirects to the profile",
+    "crm_campana_iniciar": "POST; its answer is the page campanas-confirmar",
+    "crm_campana_aprobar": "POST; its answer is the page campana-aprobar",
+    "crm_campana_progreso": "JSON for campanas.js",
+    "crm_campana_cancelar": "POST; redirects",
+    "crm_campana_reanudar": "POST; redirects",
+    "crm_campana_decidir": "POST; redirects",
+    "crm_campana_descartar": "POST; redirects",
+    "crm_bandeja_resultado": "POST; redirects",
+    "crm_bandeja_enviar": "POST; redirects",
+    "crm_bandeja_abrir": "redirects to WhatsApp",
+    "generar_propuesta": "POST; JSON shown in the page cliente-propuesta",
+    "privacidad_exportar": "POST; a ZIP download",
+    "privacidad_restriccion": "POST; redirects",
+    "privacidad_consentimiento": "POST; redirects",
+}
 
 
 def log_in(page, base_url, username):
@@ -314,7 +333,9 @@ def test_every_page_fits_the_screen_and_shows_money_dates_and_contacts_whole(liv
         for spec in pages(world):
             context = owner if spec.admin else staff if spec.logged_in else anonymous
             page = context.new_page()
-            page.goto(f"{live_server.url}{spec.path}")
+            response = page.goto(f"{live_server.url}{spec.path}")
+            if response.status != spec.status:
+                failures.append(f"{spec.name} ({spec.path}) answered {response.status}, not {spec.status}")
             if spec.shows:
                 page.click(spec.click)
                 page.locator(spec.shows).wait_for(state="visible", timeout=15_000)
@@ -334,3 +355,15 @@ def test_every_page_fits_the_screen_and_shows_money_dates_and_contacts_whole(liv
         staff.close()
         anonymous.close()
     assert not failures, f"{len(failures)} layout problem(s):\n" + "\n".join(failures)
+
+
+def test_the_layout_test_opens_every_crm_page():
+    from django.urls import resolve
+
+    from crm.urls import urlpatterns
+
+    world = {"maria": 1, "proposal": 1, "review": 1, "recipient": 1, "sent_campaign": 2, "token": "x"}
+    world["today"] = datetime.date(2026, 11, 25)
+    opened = {resolve(spec.path.split("?")[0]).url_name for spec in pages(world) if spec.status == 200}
+    missing = {pattern.name for pattern in urlpatterns} - opened - set(NOT_PAGES)
+    assert not missing, f"add these pages to pages() in {__name__} (or to NOT_PAGES, saying why): {sorted(missing)}"
