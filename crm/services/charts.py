@@ -87,8 +87,9 @@ def bar_chart(
 ) -> BarChart:
     """Vertical bars for `(axis_label, value, title)` points, scaled to a rounded maximum.
 
-    A chart of more than NARROW_MAX_LABELS points also gets a `narrow` copy `narrow_width` units wide with at most
-    NARROW_MAX_LABELS axis labels: scaled down to a 375 px phone, the wide one's labels would be unreadable.
+    A wide time series (it already skips labels: `label_every` > 1) of more than NARROW_MAX_LABELS points also gets a
+    `narrow` copy `narrow_width` units wide with at most NARROW_MAX_LABELS axis labels: scaled down to a 375 px
+    phone, the wide one's labels would be unreadable. Charts that label every bar (categories) get none.
     """
     plot_left, plot_right, top, bottom = 64, width - 20, 10, height - 26  # right: room for the last label
     plot_height = bottom - top
@@ -119,7 +120,7 @@ def bar_chart(
         for step in range(gridline_count + 1)
     ]
     narrow = None
-    if narrow_width and len(points) > NARROW_MAX_LABELS:
+    if narrow_width and width > narrow_width and label_every > 1 and len(points) > NARROW_MAX_LABELS:
         narrow = bar_chart(
             points,
             width=narrow_width,

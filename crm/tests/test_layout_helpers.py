@@ -20,8 +20,10 @@ def test_a_long_chart_gets_a_phone_copy_with_at_most_four_axis_labels():
     assert chart.narrow.narrow is None
 
 
-def test_a_short_chart_has_no_phone_copy():
-    assert bar_chart(months(NARROW_MAX_LABELS)).narrow is None
+def test_short_narrow_or_categorical_charts_have_no_phone_copy():
+    assert bar_chart(months(NARROW_MAX_LABELS), label_every=3).narrow is None
+    assert bar_chart(months(24), label_every=3, width=NARROW_WIDTH).narrow is None
+    assert bar_chart(months(24)).narrow is None  # every bar labelled: dropping labels would hide categories
 
 
 def test_the_last_axis_label_has_room_inside_the_chart():
