@@ -40,6 +40,12 @@ class BarChart:
     bars: list[Bar]
     gridlines: list[GridLine]
     is_empty: bool
+    # The same data drawn for a phone (fewer axis labels, text at a readable size), or None for short charts.
+    narrow: "BarChart | None" = None
+
+
+NARROW_WIDTH = 360  # SVG units of the phone copy: drawn about 310 px wide on a 375 px screen, text stays ~10 px
+NARROW_MAX_LABELS = 4
 
 
 def svg_number(value: float) -> str:
@@ -77,9 +83,15 @@ def bar_chart(
     label_every: int = 1,
     axis_format: Callable = compact_clp,
     gridline_count: int = 4,
+    narrow_width: int | None = NARROW_WIDTH,
 ) -> BarChart:
-    """Vertical bars for `(axis_label, value, title)` points, scaled to a rounded maximum."""
-    plot_left, plot_right, top, bottom = 64, width - 8, 10, height - 26
+    """Vertical bars for `(axis_label, value, title)` points, scaled to a rounded maximum.
+
+    A wide time series (it already skips labels: `label_every` > 1) of more than NARROW_MAX_LABELS points also gets a
+    `narrow` copy `narrow_width` units wide with at most NARROW_MAX_LABELS axis labels: scaled down to a 375 px
+    phone, the wide one's labels would be unreadable. Charts that label every bar (categories) get none.
+    """
+    plot_left, plot_right, top, bottom = 64, width - 20, 10, height - 26  # right: room for the last label
     plot_height = bottom - top
     maximum = _nice_ceiling(max((float(value) for _, value, _ in points), default=0))
     slot = (plot_right - plot_left) / max(len(points), 1)
@@ -107,7 +119,19 @@ def bar_chart(
         )
         for step in range(gridline_count + 1)
     ]
+    narrow = None
+    if narrow_width and width > narrow_width and label_every > 1 and len(points) > NARROW_MAX_LABELS:
+        narrow = bar_chart(
+            points,
+            width=narrow_width,
+            height=height,
+            label_every=max(label_every, math.ceil(len(points) / NARROW_MAX_LABELS)),
+            axis_format=axis_format,
+            gridline_count=gridline_count,
+            narrow_width=None,
+        )
     return BarChart(
+        narrow=narrow,
         width=svg_number(width),
         height=svg_number(height),
         plot_left=svg_number(plot_left),

@@ -1,57 +1,27 @@
 """End to end in a real headless browser: log in, open a profile, generate a proposal, see it.
 
-Debian's chromium driven by Playwright for Python (Playwright's own browser download does not work here).
-Outside CI the test skips when /usr/bin/chromium is missing; under CI=true it fails instead.
+Debian's chromium driven by Playwright for Python (crm/tests/browser.py).
 """
 
 import datetime
-import shutil
-from pathlib import Path
 
 import pytest
-from django.conf import settings
-from django.db import connections
 from django.utils import timezone
 
 from aremko.pytest_plugin import make_role_user
 from crm.models import RecommenderModel
 from crm.roles import RECEPCION
 from crm.services.recommender.model import DEFAULT_BIAS, DEFAULT_WEIGHTS
+from crm.tests.browser import ARTIFACTS, chromium
 from crm.tests.proposal_fixtures import catalogue_fixture, cliente, community_fixture, visit  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts"
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-
 
 @pytest.fixture
-def browser_page(skip_or_fail, monkeypatch):
-    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-        skip_or_fail(f"no browser: install Debian's chromium ({CHROMIUM}) to run the end-to-end test")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        skip_or_fail("playwright is not installed (pip install -r requirements-dev.txt)")
-    # Playwright's sync API keeps an event loop in this thread; the test's own ORM calls are still synchronous.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"), args=LAUNCH_ARGS
-        )
-        page = browser.new_page(viewport={"width": 1280, "height": 1600})
-        yield page
-        browser.close()
-        # Inside Playwright's loop Django opened its own connection: close it, or PostgreSQL cannot drop the
-        # test database at the end of the run.
-        connections.close_all()
+def browser_page(skip_or_fail):
+    with chromium(skip_or_fail) as browser:
+        yield browser.new_page(viewport={"width": 1280, "height": 1600})
 
 
 def test_staff_generate_a_proposal_from_the_profile_and_see_it(live_server, browser_page, community, django_user_model):
