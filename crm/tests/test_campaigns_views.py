@@ -1,10 +1,12 @@
 """The campaign pages, their JSON progress endpoint and the generate_proposals command."""
 
+import datetime
 import io
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
+from django.utils import timezone
 
 from crm.models import Campaign, CampaignRecipient, Proposal
 from crm.services import campaigns
@@ -195,3 +197,41 @@ def test_command_without_send_leaves_the_campaign_for_review(smtp_server, db):
 def test_command_refuses_a_bad_limit(db):
     with pytest.raises(CommandError, match="límite"):
         call_command("generate_proposals", "--segment", "at_risk", "--limit", "0")
+
+
+def test_a_just_started_campaign_says_it_is_queued_and_offers_no_resume(staff_client, db):
+    at_risk_customers(2)
+    campaign = campaigns.start_campaign(options=campaigns.CampaignOptions(segment="at_risk"))  # task not run yet
+
+    body = staff_client.get(reverse("crm_campana", args=[campaign.pk])).content.decode()
+
+    assert "La campaña está en cola: empieza en cuanto el proceso en segundo plano la tome" in body
+    assert "Reanudar campaña" not in body  # nothing to resume: it has not even started
+    assert "se puso de nuevo en cola" not in body
+    assert "Cancelar campaña" in body
+
+
+def test_opening_a_campaign_nobody_is_working_on_enqueues_it_again_and_says_so(
+    staff_client, db, django_capture_on_commit_callbacks
+):
+    at_risk_customers(1)
+    campaign = campaigns.start_campaign(options=campaigns.CampaignOptions(segment="at_risk"), enqueue=False)
+
+    with django_capture_on_commit_callbacks() as enqueued:
+        body = staff_client.get(reverse("crm_campana", args=[campaign.pk])).content.decode()
+
+    assert len(enqueued) == 1
+    assert "Ningún proceso en segundo plano estaba avanzando con esta campaña: se puso de nuevo en cola." in body
+
+
+def test_campaign_page_names_who_approved_the_send_and_when(staff_client, staff_user, db):
+    at_risk_customers(1)
+    campaign = campaigns.start_campaign(options=campaigns.CampaignOptions(segment="at_risk"), enqueue=False)
+    approved_at = timezone.make_aware(datetime.datetime(2026, 11, 25, 10, 30))
+    Campaign.objects.filter(pk=campaign.pk).update(
+        status=Campaign.Status.DONE, approved_at=approved_at, approved_by=staff_user
+    )
+
+    body = staff_client.get(reverse("crm_campana", args=[campaign.pk])).content.decode()
+
+    assert "Solo generar (revisar antes de enviar) · envío aprobado el 25-11-2026 10:30 por staff" in body

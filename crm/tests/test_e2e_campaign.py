@@ -294,6 +294,7 @@ def test_marketing_reviews_drops_one_proposal_approves_and_the_worker_sends_the_
     page.get_by_role("button", name="Generar propuestas para revisar (5 clientes)").click()
     page.wait_for_url(re.compile(r".*/ventas/crm/campanas/\d+/$"))
     shot("generando")
+    assert page.get_by_role("button", name="Reanudar campaña").count() == 0  # just started: nothing to resume
 
     # The worker generates the proposals; the page follows it on its own and stops in review.
     status = page.locator('[data-field="status_label"]')
@@ -326,6 +327,7 @@ def test_marketing_reviews_drops_one_proposal_approves_and_the_worker_sends_the_
     page.wait_for_url(re.compile(r".*/ventas/crm/campanas/\d+/$"))
     expect(status).to_have_text("Terminada", timeout=60_000)
     expect(page.locator('[data-field="sent"]')).to_have_text("4")
+    expect(page.locator(".page-head")).to_contain_text(re.compile(r"envío aprobado el [\d-]+ [\d:]+ por marketing"))
     shot("terminada")
     assert csp_errors == []
 

@@ -110,7 +110,7 @@ def campana_iniciar(request):
 RECIPIENT_FILTERS = {value: label for value, label in CampaignRecipient.Status.choices}
 
 
-def _detail(request, campaign_id, *, error="", status=200):
+def _detail(request, campaign_id, *, error="", status=200, requeued=False):
     campaign = get_object_or_404(Campaign.objects.select_related("created_by", "approved_by"), pk=campaign_id)
     estado = request.GET.get("estado", "")
     if estado and estado not in RECIPIENT_FILTERS:
@@ -137,6 +137,7 @@ def _detail(request, campaign_id, *, error="", status=200):
         "estado": estado,
         "filters": RECIPIENT_FILTERS,
         "error": error,
+        "requeued": requeued,
     }
     return render(request, "crm/campanas_detalle.html", context, status=status)
 
@@ -144,8 +145,8 @@ def _detail(request, campaign_id, *, error="", status=200):
 @require_GET
 @crm_view("crm.view_campaign")
 def campana(request, campaign_id: int):
-    campaigns.recover_campaign(campaign_id)  # a campaign whose worker died starts again when staff look at it
-    return _detail(request, campaign_id)
+    # A campaign whose worker died (or whose task was lost) is enqueued again when staff look at it.
+    return _detail(request, campaign_id, requeued=campaigns.recover_campaign(campaign_id))
 
 
 @require_GET
