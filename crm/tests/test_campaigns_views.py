@@ -235,3 +235,62 @@ def test_campaign_page_names_who_approved_the_send_and_when(staff_client, staff_
     body = staff_client.get(reverse("crm_campana", args=[campaign.pk])).content.decode()
 
     assert "Solo generar (revisar antes de enviar) · envío aprobado el 25-11-2026 10:30 por staff" in body
+
+
+@pytest.mark.parametrize(
+    ("status", "label"),
+    [("review", "Propuestas por revisar"), ("sending", "Por enviar"), ("cancelled", "Sin enviar")],
+)
+def test_generated_proposals_are_labelled_for_the_phase_of_the_campaign(staff_client, db, status, label):
+    at_risk_customers(1)
+    campaign = campaigns.start_campaign(options=campaigns.CampaignOptions(segment="at_risk"), enqueue=False)
+    Campaign.objects.filter(pk=campaign.pk).update(status=status, lease_owner="worker", lease_expires_at=timezone.now())
+
+    body = staff_client.get(reverse("crm_campana", args=[campaign.pk])).content.decode()
+
+    assert f"<dt>{label}</dt>" in body
+    assert body.count("<dt>") == 7
+
+
+def test_a_cancelled_campaign_says_nothing_more_is_sent_and_how_many_wait(staff_client, db):
+    at_risk_customers(3)
+    campaign = campaigns.start_campaign(options=campaigns.CampaignOptions(segment="at_risk"), enqueue=False)
+    CampaignRecipient.objects.filter(campaign=campaign).update(status=R.GENERATED)
+    campaigns.cancel_campaign(campaign_id=campaign.pk)
+
+    body = staff_client.get(reverse("crm_campana", args=[campaign.pk])).content.decode()
+
+    assert "no se envía ningún email más; 3 propuestas quedaron sin enviar y solo se envían si la reanudas." in body
+    assert "Reanudar campaña" in body
+
+
+@pytest.mark.parametrize(
+    ("interrupted", "sentence"),
+    [
+        (1, "1 envío quedó interrumpido: no se reintenta solo porque el correo pudo haber salido."),
+        (2, "2 envíos quedaron interrumpidos: no se reintentan solos porque el correo pudo haber salido."),
+    ],
+)
+def test_interrupted_sends_are_counted_in_correct_spanish(staff_client, db, interrupted, sentence):
+    at_risk_customers(3)
+    campaign = campaigns.start_campaign(options=campaigns.CampaignOptions(segment="at_risk"), enqueue=False)
+    rows = CampaignRecipient.objects.filter(campaign=campaign).order_by("id")
+    rows.filter(pk__in=list(rows.values_list("pk", flat=True)[:interrupted])).update(status=R.INTERRUPTED)
+
+    body = staff_client.get(reverse("crm_campana", args=[campaign.pk])).content.decode()
+
+    assert sentence in body
+
+
+@pytest.mark.parametrize(
+    ("generated", "phrase"), [(1, "el envío de la que queda."), (3, "el envío de las 3 que quedan.")]
+)
+def test_review_invitation_counts_the_proposals_left_in_correct_spanish(staff_client, db, generated, phrase):
+    at_risk_customers(generated)
+    campaign = campaigns.start_campaign(options=campaigns.CampaignOptions(segment="at_risk"), enqueue=False)
+    CampaignRecipient.objects.filter(campaign=campaign).update(status=R.GENERATED)
+    Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.REVIEW)
+
+    body = staff_client.get(reverse("crm_campana", args=[campaign.pk])).content.decode()
+
+    assert f"descarta las que no quieras y aprueba {phrase}" in body

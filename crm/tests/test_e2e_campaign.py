@@ -10,6 +10,7 @@ Test data is created and read through `manage.py shell` running `seed()` / `stat
 same thing on both databases. Screenshots of every step go to test-artifacts/campaign/ (kept by CI).
 """
 
+import asyncio
 import datetime
 import json
 import os
@@ -18,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from decimal import Decimal
@@ -105,10 +107,13 @@ def seed() -> None:
 
 def state() -> dict:
     """The campaigns, their recipients by email and the proposals' states, as the database has them."""
+    from django_tasks_db.models import DBTaskResult
+
     from crm.models import Campaign, CampaignRecipient
 
     return {
         "campaigns": list(Campaign.objects.values_list("status", flat=True)),
+        "tasks": sorted(DBTaskResult.objects.values_list("status", flat=True)),
         "recipients": {
             email: [status, proposal_status]
             for email, status, proposal_status in CampaignRecipient.objects.values_list(
@@ -165,6 +170,24 @@ def wait_until_serving(url: str, server: subprocess.Popen, log: Path, timeout: f
             time.sleep(0.2)
 
 
+class HoldingHandler(RecordingHandler):
+    """Records every message; once `hold_after` messages were accepted, leaves the next DATA command unanswered
+    (`holding` is set) until `release` is set, then accepts it."""
+
+    def __init__(self):
+        super().__init__()
+        self.hold_after: int | None = None
+        self.holding = threading.Event()
+        self.release = threading.Event()
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.hold_after is not None and len(self.envelopes) >= self.hold_after and not self.release.is_set():
+            self.holding.set()
+            while not self.release.is_set():
+                await asyncio.sleep(0.05)
+        return await super().handle_DATA(server, session, envelope)
+
+
 class Stack:
     def __init__(self, url: str, env: dict, smtp: RecordingHandler, logs: list[Path]):
         self.url, self.env, self.smtp, self.logs = url, env, smtp, logs
@@ -189,7 +212,7 @@ def migrated_sqlite(tmp_path_factory) -> Path:
 def stack(transactional_db, request, tmp_path):
     """The SMTP server, the seeded database, gunicorn and a `db_worker`, all started; stopped afterwards."""
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    smtp = RecordingHandler()
+    smtp = HoldingHandler()
     smtp_port = free_port()
     env.update(
         DEBUG="true",  # no HTTPS redirect; static files served from the source tree
@@ -242,6 +265,7 @@ def stack(transactional_db, request, tmp_path):
     finally:
         for process in processes:
             stop(process)
+        smtp.release.set()
         controller.stop()
 
 
@@ -367,5 +391,47 @@ def test_send_mode_confirmation_names_the_count_and_going_back_sends_nothing(sta
     assert csp_errors == []
 
     time.sleep(1)  # the worker polls every 0.2 s: had anything been enqueued, it would have started
-    assert stack.state() == {"campaigns": [], "recipients": {}}
+    assert stack.state() == {"campaigns": [], "tasks": [], "recipients": {}}
     assert stack.smtp.envelopes == []
+
+
+def test_cancel_stops_a_sending_campaign_after_the_email_in_hand(stack, browser_page):  # noqa: F811
+    from playwright.sync_api import expect
+
+    page, url = browser_page, stack.url
+    stack.smtp.hold_after = 1  # the 2nd email stays in the SMTP server's hands until the test releases it
+    shot = Shots(page, prefix="cancelar-")
+    csp_errors = log_in(page, url)
+
+    choose_audience(page, limit=None, mode="send")
+    page.get_by_role("button", name="Continuar: confirmar el envío a 6 clientes").click()
+    page.get_by_role("button", name="Sí, enviar email a 6 clientes").click()
+    page.wait_for_url(re.compile(r".*/ventas/crm/campanas/\d+/$"))
+    # The server-rendered page of the sending phase (the script reloads the page when the phase changes).
+    page.locator('[data-progress-url][data-status="sending"]').wait_for(timeout=60_000)
+    assert stack.smtp.holding.wait(timeout=60), stack.logs_text()
+    shot("enviando")
+
+    page.get_by_role("button", name="Cancelar campaña").click()
+    expect(page.locator('[data-field="status_label"]')).to_have_text("Cancelada")
+    stack.smtp.release.set()  # the email in hand goes out; the worker stops before the next one
+    deadline = time.monotonic() + 60
+    while len(stack.smtp.envelopes) < 2:
+        assert time.monotonic() < deadline, f"the email in hand never arrived\n{stack.logs_text()}"
+        time.sleep(0.05)
+    while (db := stack.state())["tasks"] != ["SUCCESSFUL"]:  # the worker recorded that email and stopped
+        assert time.monotonic() < deadline, f"the worker did not stop: {db}\n{stack.logs_text()}"
+        time.sleep(0.2)
+    page.reload()
+    expect(page.locator('[data-field="sent"]')).to_have_text("2")
+    expect(page.get_by_role("button", name="Reanudar campaña")).to_be_visible()
+    shot("cancelada")
+    assert csp_errors == []
+
+    assert db["campaigns"] == ["cancelled"]
+    statuses = sorted(status for status, _ in db["recipients"].values())
+    assert statuses == ["generated"] * 4 + ["sent"] * 2 + ["skipped"]  # skipped: the unsubscribed customer
+    assert len(stack.smtp.envelopes) == 2
+    assert sorted(e.rcpt_tos[0] for e in stack.smtp.envelopes) == sorted(
+        email for email, (status, _) in db["recipients"].items() if status == "sent"
+    )
