@@ -238,13 +238,23 @@ def test_campaign_page_names_who_approved_the_send_and_when(staff_client, staff_
 
 
 @pytest.mark.parametrize(
-    ("status", "label"),
-    [("review", "Propuestas por revisar"), ("sending", "Por enviar"), ("cancelled", "Sin enviar")],
+    ("mode", "status", "label"),
+    [
+        ("generate", "generating", "Propuestas por revisar"),
+        ("generate", "review", "Propuestas por revisar"),
+        ("send", "generating", "Por enviar"),  # no review in this mode
+        ("generate", "sending", "Por enviar"),
+        ("generate", "cancelled", "Sin enviar"),
+    ],
 )
-def test_generated_proposals_are_labelled_for_the_phase_of_the_campaign(staff_client, db, status, label):
+def test_generated_proposals_are_labelled_for_the_phase_of_the_campaign(staff_client, db, mode, status, label):
     at_risk_customers(1)
-    campaign = campaigns.start_campaign(options=campaigns.CampaignOptions(segment="at_risk"), enqueue=False)
-    Campaign.objects.filter(pk=campaign.pk).update(status=status, lease_owner="worker", lease_expires_at=timezone.now())
+    options = campaigns.CampaignOptions(segment="at_risk", mode=mode)
+    campaign = campaigns.start_campaign(options=options, enqueue=False)
+    approved_at = timezone.now() if status == "sending" else None
+    Campaign.objects.filter(pk=campaign.pk).update(
+        status=status, approved_at=approved_at, lease_owner="worker", lease_expires_at=timezone.now()
+    )
 
     body = staff_client.get(reverse("crm_campana", args=[campaign.pk])).content.decode()
 
