@@ -141,3 +141,24 @@ def test_approve_send_service_refuses_a_stale_expected_count(db):
 
     with pytest.raises(campaigns.CampaignError, match="cambió"):
         campaigns.approve_send(campaign_id=campaign.pk, expected=5)
+
+
+def test_send_confirmation_leaves_out_the_control_group_and_names_exactly_who_gets_an_email(
+    staff_client, settings, smtp_server, db, django_capture_on_commit_callbacks
+):
+    settings.CAMPAIGN_HOLDOUT_SHARE = 0.10
+    at_risk_customers(22, opted_out=2)  # 20 can receive an email: 2 of them are the control group
+
+    preview = staff_client.get(reverse("crm_campanas"), {"segmento": "at_risk", "modo": "send"}).content.decode()
+    asked = staff_client.post(reverse("crm_campana_iniciar"), {"segmento": "at_risk", "modo": "send"})
+    with django_capture_on_commit_callbacks(execute=True):
+        staff_client.post(reverse("crm_campana_iniciar"), {"segmento": "at_risk", "modo": "send", "confirmar": "18"})
+
+    assert "Continuar: confirmar el envío a 18 clientes" in preview
+    assert "2 en el grupo de control" in preview
+    assert "Se enviará un email a 18 clientes" in asked.content.decode()
+    assert "2 quedan en el grupo de control" in asked.content.decode()
+    assert len(smtp_server.envelopes) == 18
+    rows = CampaignRecipient.objects.filter(campaign=Campaign.objects.get())
+    assert rows.filter(status=R.CONTROL).count() == 2
+    assert rows.filter(status=R.SKIPPED).count() == 2

@@ -171,6 +171,17 @@ def test_command_dry_run_counts_and_creates_nothing(db):
     assert not Campaign.objects.exists()
 
 
+def test_generate_proposals_dry_run_leaves_out_the_control_group(db, settings):
+    settings.CAMPAIGN_HOLDOUT_SHARE = 0.10
+    at_risk_customers(21, opted_out=1)
+    out = io.StringIO()
+
+    call_command("generate_proposals", "--segment", "at_risk", "--dry-run", stdout=out)
+
+    assert "18 recibirían propuesta" in out.getvalue()
+    assert "; 2 en el grupo de control (no se contactan)." in out.getvalue()
+
+
 def test_command_generates_and_sends_with_progress(smtp_server, db):
     at_risk_customers(3)
     out = io.StringIO()
