@@ -192,11 +192,12 @@ def start_campaign(*, options: CampaignOptions, user=None, enqueue: bool = True)
     others (stratified: every customer still has the same chance), so the number of emails is known before the
     campaign exists and the confirmation staff see (`preview(...).will_receive`) is exact.
     """
+    # Read before the transaction: on SQLite an open write transaction would block the workers meanwhile.
+    reachable = {cliente.pk: refused is None for cliente, refused in _refusals(_with_last_send(options))}
+    ids = sorted(reachable)
+    if not ids:
+        raise CampaignError("No hay clientes en ese segmento con esos filtros.")
     with transaction.atomic():
-        reachable = {cliente.pk: refused is None for cliente, refused in _refusals(_with_last_send(options))}
-        ids = sorted(reachable)
-        if not ids:
-            raise CampaignError("No hay clientes en ese segmento con esos filtros.")
         mode = options.mode
         staff = getattr(user, "is_authenticated", False)
         if staff and mode == Campaign.Mode.SEND and len(ids) > settings.CAMPAIGN_APPROVAL_THRESHOLD:
