@@ -162,3 +162,16 @@ def test_send_confirmation_leaves_out_the_control_group_and_names_exactly_who_ge
     rows = CampaignRecipient.objects.filter(campaign=Campaign.objects.get())
     assert rows.filter(status=R.CONTROL).count() == 2
     assert rows.filter(status=R.SKIPPED).count() == 2
+
+
+def test_going_back_from_the_send_confirmation_keeps_the_chosen_options(staff_client, db):
+    at_risk_customers(4)
+
+    response = staff_client.post(reverse("crm_campana_iniciar"), {"segmento": "at_risk", "limite": "3", "modo": "send"})
+    back = staff_client.get(f"{reverse('crm_campanas')}?segmento=at_risk&limite=3&modo=send").content.decode()
+
+    assert f'href="{reverse("crm_campanas")}?segmento=at_risk&amp;limite=3&amp;modo=send">Volver sin enviar' in (
+        response.content.decode()
+    )
+    assert "Continuar: confirmar el envío a 3 clientes" in back  # the same preview, ready to change or continue
+    assert not Campaign.objects.exists()

@@ -384,7 +384,10 @@ def test_send_mode_confirmation_names_the_count_and_going_back_sends_nothing(bro
     expect(page.get_by_role("button", name="Sí, enviar email a 6 clientes")).to_be_visible()
     shot("confirmar")
     page.get_by_role("link", name="Volver sin enviar").click()
-    page.wait_for_url(re.compile(r".*/ventas/crm/campanas/$"))
+    page.wait_for_url(re.compile(r".*/ventas/crm/campanas/\?segmento=at_risk&modo=send$"))
+    # Back at the same preview, the choices kept, and no campaign.
+    expect(page.locator("#id_modo")).to_have_value("send")
+    expect(page.get_by_role("button", name="Continuar: confirmar el envío a 6 clientes")).to_be_visible()
     expect(page.get_by_text("Todavía no hay campañas.")).to_be_visible()
     shot("vuelta-sin-enviar")
     assert csp_errors == []

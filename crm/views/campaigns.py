@@ -4,6 +4,8 @@ from django import forms
 from django.conf import settings
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 
 from crm.models import Campaign, CampaignRecipient
@@ -51,6 +53,11 @@ class CampaignForm(forms.Form):
             mode=data["modo"] or Campaign.Mode.GENERATE,
         )
 
+    def preview_url(self) -> str:
+        """The campaign page showing the preview of these options again (to change them before starting)."""
+        chosen = {name: value for name, value in self.cleaned_data.items() if value not in (None, "")}
+        return f"{reverse('crm_campanas')}?{urlencode(chosen)}"
+
 
 def _list_context(request, form, preview=None):
     past = campaigns.with_figures(Campaign.objects.select_related("created_by")).order_by("-created_at", "-id")
@@ -97,6 +104,7 @@ def campana_iniciar(request):
                 "threshold": settings.CAMPAIGN_APPROVAL_THRESHOLD,
                 "needs_review": preview.total > settings.CAMPAIGN_APPROVAL_THRESHOLD,
                 "changed": changed,
+                "back_url": form.preview_url(),
             }
             return render(request, "crm/campanas_confirmar.html", context, status=409 if changed else 200)
     try:
