@@ -284,6 +284,15 @@ def check_approval(campaign: Campaign | None, user=None) -> int:
     return to_send
 
 
+def approval_refusal(campaign: Campaign, user) -> str:
+    """Why `user` may not approve the send of `campaign` now (Spanish, for staff); '' when they may."""
+    try:
+        check_approval(campaign, user)
+    except CampaignError as exc:
+        return str(exc)
+    return ""
+
+
 def approve_send(*, campaign_id: int, user=None, expected: int | None = None) -> Campaign:
     """Staff approve a reviewed campaign: `review -> sending`, and the task sends.
 

@@ -175,3 +175,24 @@ def test_going_back_from_the_send_confirmation_keeps_the_chosen_options(staff_cl
     )
     assert "Continuar: confirmar el envío a 3 clientes" in back  # the same preview, ready to change or continue
     assert not Campaign.objects.exists()
+
+
+def test_a_big_campaign_in_review_tells_its_creator_who_must_approve_instead_of_offering_the_button(
+    client, settings, marketing_user, administracion_user, db
+):
+    settings.CAMPAIGN_APPROVAL_THRESHOLD = 2
+    at_risk_customers(3)
+    campaign = campaigns.start_campaign(options=campaigns.CampaignOptions(segment="at_risk"), enqueue=False)
+    campaign.recipients.update(status=R.GENERATED)
+    Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.REVIEW, created_by=administracion_user)
+    url = reverse("crm_campana", args=[campaign.pk])
+
+    client.force_login(marketing_user)
+    marketing = client.get(url).content.decode()
+    client.force_login(administracion_user)
+    creator = client.get(url).content.decode()
+
+    assert "debe aprobarla alguien con permiso para aprobar campañas (rol Administración)" in marketing
+    assert "Aprobar envío (3 clientes)…" not in marketing
+    assert "debe aprobarla otra persona, no quien la creó" in creator
+    assert "Aprobar envío (3 clientes)…" not in creator

@@ -146,6 +146,10 @@ def _detail(request, campaign_id, *, error="", status=200, requeued=False):
         "filters": RECIPIENT_FILTERS,
         "error": error,
         "requeued": requeued,
+        # In review: why this user cannot approve the send (four eyes), shown instead of a button that would fail.
+        "approval_refusal": campaigns.approval_refusal(campaign, request.user)
+        if campaign.status == Campaign.Status.REVIEW
+        else "",
     }
     return render(request, "crm/campanas_detalle.html", context, status=status)
 
