@@ -33,7 +33,7 @@ import socket
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 
 from django.conf import settings
@@ -106,6 +106,7 @@ class Preview:
     recently_contacted: int
     other_refusals: int = 0  # rules added later (e.g. a temporary block)
     in_segment: int | None = None  # customers of the segment with these filters before the limit
+    control: int = 0  # customers who could receive one but are the campaign's control group (never contacted)
 
     @property
     def limited(self) -> bool:
@@ -113,7 +114,8 @@ class Preview:
 
     @property
     def will_receive(self) -> int:
-        return self.total - self.opted_out - self.no_email - self.recently_contacted - self.other_refusals
+        skipped = self.opted_out + self.no_email + self.recently_contacted + self.other_refusals
+        return self.total - skipped - self.control
 
 
 def audience(options: CampaignOptions, as_of: datetime.date | None = None) -> QuerySet[Cliente]:
@@ -137,27 +139,39 @@ def audience(options: CampaignOptions, as_of: datetime.date | None = None) -> Qu
     return customers
 
 
+def _with_last_send(options: CampaignOptions, as_of: datetime.date | None = None) -> QuerySet[Cliente]:
+    """The audience annotated with each customer's last proposal sent (what the sending rules need)."""
+    return mail.with_last_sent_at(Cliente.objects.filter(pk__in=audience(options, as_of).values("pk")))
+
+
+def _refusals(customers: QuerySet[Cliente]) -> Iterator[tuple[Cliente, mail.SendRefused | None]]:
+    """Each customer with the first refusal of the sending rules (None: can receive an email now)."""
+    now = timezone.now()
+    for cliente in customers.iterator(chunk_size=2000):
+        yield cliente, mail.refusal(cliente, last_sent_at=cliente.last_sent_at, now=now)
+
+
 def preview(options: CampaignOptions, as_of: datetime.date | None = None) -> Preview:
     """How many customers the campaign will include and how many of them will be skipped, and why.
 
     One query fetches the audience with each customer's last send; the skip reasons come from the same rules
-    the sender applies (`crm.services.mail.rules`), so the count and the campaign agree.
+    the sender applies (`crm.services.mail.rules`), and the control group is sized as `start_campaign` draws it,
+    so the count and the campaign agree.
     """
-    customers = mail.with_last_sent_at(Cliente.objects.filter(pk__in=audience(options, as_of).values("pk")))
+    customers = _with_last_send(options, as_of)
     in_segment = None
     if options.limit:  # the size before the limit rides along on every row, so this stays one query
         unlimited = audience(replace(options, limit=None), as_of).order_by().values("pk")
         size = Cliente.objects.filter(pk__in=unlimited).order_by().annotate(n=Func(F("pk"), function="COUNT"))
         customers = customers.annotate(in_segment=Subquery(size.values("n")[:1]))
-    now = timezone.now()
     reasons = Counter()
-    for cliente in customers.iterator(chunk_size=2000):
-        refused = mail.refusal(cliente, last_sent_at=cliente.last_sent_at, now=now)
+    for cliente, refused in _refusals(customers):
         reasons[refused.reason if refused else ""] += 1
         if options.limit:
             in_segment = cliente.in_segment
     known = {"opted_out", "no_email", "recent_contact", ""}
     return Preview(
+        control=holdout_size(reasons[""]),
         in_segment=in_segment,
         total=sum(reasons.values()),
         opted_out=reasons["opted_out"],
@@ -173,11 +187,17 @@ def start_campaign(*, options: CampaignOptions, user=None, enqueue: bool = True)
     A generate-and-send campaign that staff start for more than CAMPAIGN_APPROVAL_THRESHOLD customers is
     started as generate-only: it stops in review until a second person approves the send (see
     `approve_send`). Without a user (`generate_proposals` run by the server's operator) the mode is kept.
+
+    The control group is drawn separately among the customers who can receive an email now and among the
+    others (stratified: every customer still has the same chance), so the number of emails is known before the
+    campaign exists and the confirmation staff see (`preview(...).will_receive`) is exact.
     """
+    # Read before the transaction: on SQLite an open write transaction would block the workers meanwhile.
+    reachable = {cliente.pk: refused is None for cliente, refused in _refusals(_with_last_send(options))}
+    ids = sorted(reachable)
+    if not ids:
+        raise CampaignError("No hay clientes en ese segmento con esos filtros.")
     with transaction.atomic():
-        ids = list(audience(options).values_list("pk", flat=True))
-        if not ids:
-            raise CampaignError("No hay clientes en ese segmento con esos filtros.")
         mode = options.mode
         staff = getattr(user, "is_authenticated", False)
         if staff and mode == Campaign.Mode.SEND and len(ids) > settings.CAMPAIGN_APPROVAL_THRESHOLD:
@@ -189,7 +209,10 @@ def start_campaign(*, options: CampaignOptions, user=None, enqueue: bool = True)
             mode=mode,
             created_by=user if staff else None,
         )
-        control = set(holdout(ids, campaign.pk))
+        control = {
+            *holdout([pk for pk in ids if reachable[pk]], campaign.pk),
+            *holdout([pk for pk in ids if not reachable[pk]], campaign.pk),
+        }
         CampaignRecipient.objects.bulk_create(
             [
                 CampaignRecipient(campaign=campaign, cliente_id=pk, status=R.CONTROL if pk in control else R.PENDING)
@@ -203,11 +226,17 @@ def start_campaign(*, options: CampaignOptions, user=None, enqueue: bool = True)
     return campaign
 
 
-def holdout(ids: list[int], seed: int, share: float | None = None) -> list[int]:
-    """The random control group of a campaign: `share` (CAMPAIGN_HOLDOUT_SHARE) of its audience, rounded down,
-    drawn reproducibly from the campaign id. Never contacted by the campaign; its conversions are the baseline."""
+def holdout_size(customers: int, share: float | None = None) -> int:
+    """How many of `customers` go to the control group: `share` (CAMPAIGN_HOLDOUT_SHARE, at most half), rounded
+    down."""
     share = settings.CAMPAIGN_HOLDOUT_SHARE if share is None else share
-    size = int(len(ids) * max(0.0, min(share, 0.5)))
+    return int(customers * max(0.0, min(share, 0.5)))
+
+
+def holdout(ids: list[int], seed: int, share: float | None = None) -> list[int]:
+    """The random control group of a campaign: `holdout_size` of `ids`, drawn reproducibly from the campaign id.
+    Never contacted by the campaign; its conversions are the baseline."""
+    size = holdout_size(len(ids), share)
     return random.Random(seed).sample(sorted(ids), size) if size else []
 
 
@@ -253,6 +282,15 @@ def check_approval(campaign: Campaign | None, user=None) -> int:
                 f"Esta campaña envía a más de {threshold} clientes: debe aprobarla otra persona, no quien la creó."
             )
     return to_send
+
+
+def approval_refusal(campaign: Campaign, user) -> str:
+    """Why `user` may not approve the send of `campaign` now (Spanish, for staff); '' when they may."""
+    try:
+        check_approval(campaign, user)
+    except CampaignError as exc:
+        return str(exc)
+    return ""
 
 
 def approve_send(*, campaign_id: int, user=None, expected: int | None = None) -> Campaign:

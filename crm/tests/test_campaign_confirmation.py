@@ -141,3 +141,58 @@ def test_approve_send_service_refuses_a_stale_expected_count(db):
 
     with pytest.raises(campaigns.CampaignError, match="cambió"):
         campaigns.approve_send(campaign_id=campaign.pk, expected=5)
+
+
+def test_send_confirmation_leaves_out_the_control_group_and_names_exactly_who_gets_an_email(
+    staff_client, settings, smtp_server, db, django_capture_on_commit_callbacks
+):
+    settings.CAMPAIGN_HOLDOUT_SHARE = 0.10
+    at_risk_customers(22, opted_out=2)  # 20 can receive an email: 2 of them are the control group
+
+    preview = staff_client.get(reverse("crm_campanas"), {"segmento": "at_risk", "modo": "send"}).content.decode()
+    asked = staff_client.post(reverse("crm_campana_iniciar"), {"segmento": "at_risk", "modo": "send"})
+    with django_capture_on_commit_callbacks(execute=True):
+        staff_client.post(reverse("crm_campana_iniciar"), {"segmento": "at_risk", "modo": "send", "confirmar": "18"})
+
+    assert "Continuar: confirmar el envío a 18 clientes" in preview
+    assert "2 en el grupo de control" in preview
+    assert "Se enviará un email a 18 clientes" in asked.content.decode()
+    assert "2 quedan en el grupo de control" in asked.content.decode()
+    assert len(smtp_server.envelopes) == 18
+    rows = CampaignRecipient.objects.filter(campaign=Campaign.objects.get())
+    assert rows.filter(status=R.CONTROL).count() == 2
+    assert rows.filter(status=R.SKIPPED).count() == 2
+
+
+def test_going_back_from_the_send_confirmation_keeps_the_chosen_options(staff_client, db):
+    at_risk_customers(4)
+
+    response = staff_client.post(reverse("crm_campana_iniciar"), {"segmento": "at_risk", "limite": "3", "modo": "send"})
+    back = staff_client.get(f"{reverse('crm_campanas')}?segmento=at_risk&limite=3&modo=send").content.decode()
+
+    assert f'href="{reverse("crm_campanas")}?segmento=at_risk&amp;limite=3&amp;modo=send">Volver sin enviar' in (
+        response.content.decode()
+    )
+    assert "Continuar: confirmar el envío a 3 clientes" in back  # the same preview, ready to change or continue
+    assert not Campaign.objects.exists()
+
+
+def test_a_big_campaign_in_review_tells_its_creator_who_must_approve_instead_of_offering_the_button(
+    client, settings, marketing_user, administracion_user, db
+):
+    settings.CAMPAIGN_APPROVAL_THRESHOLD = 2
+    at_risk_customers(3)
+    campaign = campaigns.start_campaign(options=campaigns.CampaignOptions(segment="at_risk"), enqueue=False)
+    campaign.recipients.update(status=R.GENERATED)
+    Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.REVIEW, created_by=administracion_user)
+    url = reverse("crm_campana", args=[campaign.pk])
+
+    client.force_login(marketing_user)
+    marketing = client.get(url).content.decode()
+    client.force_login(administracion_user)
+    creator = client.get(url).content.decode()
+
+    assert "debe aprobarla alguien con permiso para aprobar campañas (rol Administración)" in marketing
+    assert "Aprobar envío (3 clientes)…" not in marketing
+    assert "debe aprobarla otra persona, no quien la creó" in creator
+    assert "Aprobar envío (3 clientes)…" not in creator

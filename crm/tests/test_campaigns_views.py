@@ -1,10 +1,12 @@
 """The campaign pages, their JSON progress endpoint and the generate_proposals command."""
 
+import datetime
 import io
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
+from django.utils import timezone
 
 from crm.models import Campaign, CampaignRecipient, Proposal
 from crm.services import campaigns
@@ -169,6 +171,17 @@ def test_command_dry_run_counts_and_creates_nothing(db):
     assert not Campaign.objects.exists()
 
 
+def test_generate_proposals_dry_run_leaves_out_the_control_group(db, settings):
+    settings.CAMPAIGN_HOLDOUT_SHARE = 0.10
+    at_risk_customers(21, opted_out=1)
+    out = io.StringIO()
+
+    call_command("generate_proposals", "--segment", "at_risk", "--dry-run", stdout=out)
+
+    assert "18 recibirían propuesta" in out.getvalue()
+    assert "; 2 en el grupo de control (no se contactan)." in out.getvalue()
+
+
 def test_command_generates_and_sends_with_progress(smtp_server, db):
     at_risk_customers(3)
     out = io.StringIO()
@@ -195,3 +208,110 @@ def test_command_without_send_leaves_the_campaign_for_review(smtp_server, db):
 def test_command_refuses_a_bad_limit(db):
     with pytest.raises(CommandError, match="límite"):
         call_command("generate_proposals", "--segment", "at_risk", "--limit", "0")
+
+
+def test_a_just_started_campaign_says_it_is_queued_and_offers_no_resume(staff_client, db):
+    at_risk_customers(2)
+    campaign = campaigns.start_campaign(options=campaigns.CampaignOptions(segment="at_risk"))  # task not run yet
+
+    body = staff_client.get(reverse("crm_campana", args=[campaign.pk])).content.decode()
+
+    assert "La campaña está en cola: empieza en cuanto el proceso en segundo plano la tome" in body
+    assert "Reanudar campaña" not in body  # nothing to resume: it has not even started
+    assert "se puso de nuevo en cola" not in body
+    assert "Cancelar campaña" in body
+
+
+def test_opening_a_campaign_nobody_is_working_on_enqueues_it_again_and_says_so(
+    staff_client, db, django_capture_on_commit_callbacks
+):
+    at_risk_customers(1)
+    campaign = campaigns.start_campaign(options=campaigns.CampaignOptions(segment="at_risk"), enqueue=False)
+
+    with django_capture_on_commit_callbacks() as enqueued:
+        body = staff_client.get(reverse("crm_campana", args=[campaign.pk])).content.decode()
+
+    assert len(enqueued) == 1
+    assert "Ningún proceso en segundo plano estaba avanzando con esta campaña: se puso de nuevo en cola." in body
+
+
+def test_campaign_page_names_who_approved_the_send_and_when(staff_client, staff_user, db):
+    at_risk_customers(1)
+    campaign = campaigns.start_campaign(options=campaigns.CampaignOptions(segment="at_risk"), enqueue=False)
+    approved_at = timezone.make_aware(datetime.datetime(2026, 11, 25, 10, 30))
+    Campaign.objects.filter(pk=campaign.pk).update(
+        status=Campaign.Status.DONE, approved_at=approved_at, approved_by=staff_user
+    )
+
+    body = staff_client.get(reverse("crm_campana", args=[campaign.pk])).content.decode()
+
+    assert "Solo generar (revisar antes de enviar) · envío aprobado el 25-11-2026 10:30 por staff" in body
+
+
+@pytest.mark.parametrize(
+    ("mode", "status", "label"),
+    [
+        ("generate", "generating", "Propuestas por revisar"),
+        ("generate", "review", "Propuestas por revisar"),
+        ("send", "generating", "Por enviar"),  # no review in this mode
+        ("generate", "sending", "Por enviar"),
+        ("generate", "cancelled", "Sin enviar"),
+    ],
+)
+def test_generated_proposals_are_labelled_for_the_phase_of_the_campaign(staff_client, db, mode, status, label):
+    at_risk_customers(1)
+    options = campaigns.CampaignOptions(segment="at_risk", mode=mode)
+    campaign = campaigns.start_campaign(options=options, enqueue=False)
+    approved_at = timezone.now() if status == "sending" else None
+    Campaign.objects.filter(pk=campaign.pk).update(
+        status=status, approved_at=approved_at, lease_owner="worker", lease_expires_at=timezone.now()
+    )
+
+    body = staff_client.get(reverse("crm_campana", args=[campaign.pk])).content.decode()
+
+    assert f"<dt>{label}</dt>" in body
+    assert body.count("<dt>") == 7
+
+
+def test_a_cancelled_campaign_says_nothing_more_is_sent_and_how_many_wait(staff_client, db):
+    at_risk_customers(3)
+    campaign = campaigns.start_campaign(options=campaigns.CampaignOptions(segment="at_risk"), enqueue=False)
+    CampaignRecipient.objects.filter(campaign=campaign).update(status=R.GENERATED)
+    campaigns.cancel_campaign(campaign_id=campaign.pk)
+
+    body = staff_client.get(reverse("crm_campana", args=[campaign.pk])).content.decode()
+
+    assert "no se envía ningún email más; 3 propuestas quedaron sin enviar y solo se envían si la reanudas." in body
+    assert "Reanudar campaña" in body
+
+
+@pytest.mark.parametrize(
+    ("interrupted", "sentence"),
+    [
+        (1, "1 envío quedó interrumpido: no se reintenta solo porque el correo pudo haber salido."),
+        (2, "2 envíos quedaron interrumpidos: no se reintentan solos porque el correo pudo haber salido."),
+    ],
+)
+def test_interrupted_sends_are_counted_in_correct_spanish(staff_client, db, interrupted, sentence):
+    at_risk_customers(3)
+    campaign = campaigns.start_campaign(options=campaigns.CampaignOptions(segment="at_risk"), enqueue=False)
+    rows = CampaignRecipient.objects.filter(campaign=campaign).order_by("id")
+    rows.filter(pk__in=list(rows.values_list("pk", flat=True)[:interrupted])).update(status=R.INTERRUPTED)
+
+    body = staff_client.get(reverse("crm_campana", args=[campaign.pk])).content.decode()
+
+    assert sentence in body
+
+
+@pytest.mark.parametrize(
+    ("generated", "phrase"), [(1, "el envío de la que queda."), (3, "el envío de las 3 que quedan.")]
+)
+def test_review_invitation_counts_the_proposals_left_in_correct_spanish(staff_client, db, generated, phrase):
+    at_risk_customers(generated)
+    campaign = campaigns.start_campaign(options=campaigns.CampaignOptions(segment="at_risk"), enqueue=False)
+    CampaignRecipient.objects.filter(campaign=campaign).update(status=R.GENERATED)
+    Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.REVIEW)
+
+    body = staff_client.get(reverse("crm_campana", args=[campaign.pk])).content.decode()
+
+    assert f"descarta las que no quieras y aprueba {phrase}" in body

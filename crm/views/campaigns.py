@@ -4,6 +4,8 @@ from django import forms
 from django.conf import settings
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 
 from crm.models import Campaign, CampaignRecipient
@@ -52,6 +54,11 @@ class CampaignForm(forms.Form):
             mode=data["modo"] or Campaign.Mode.GENERATE,
         )
 
+    def preview_url(self) -> str:
+        """The campaign page showing the preview of these options again (to change them before starting)."""
+        chosen = {name: value for name, value in self.cleaned_data.items() if value not in (None, "")}
+        return f"{reverse('crm_campanas')}?{urlencode(chosen)}"
+
 
 def _list_context(request, form, preview=None):
     past = campaigns.with_figures(Campaign.objects.select_related("created_by")).order_by("-created_at", "-id")
@@ -99,6 +106,7 @@ def campana_iniciar(request):
                 "needs_review": preview.total > settings.CAMPAIGN_APPROVAL_THRESHOLD,
                 "changed": changed,
                 "delivery_note": mail.delivery_note(),
+                "back_url": form.preview_url(),
             }
             return render(request, "crm/campanas_confirmar.html", context, status=409 if changed else 200)
     try:
@@ -112,7 +120,7 @@ def campana_iniciar(request):
 RECIPIENT_FILTERS = {value: label for value, label in CampaignRecipient.Status.choices}
 
 
-def _detail(request, campaign_id, *, error="", status=200):
+def _detail(request, campaign_id, *, error="", status=200, requeued=False):
     campaign = get_object_or_404(Campaign.objects.select_related("created_by", "approved_by"), pk=campaign_id)
     estado = request.GET.get("estado", "")
     if estado and estado not in RECIPIENT_FILTERS:
@@ -139,6 +147,11 @@ def _detail(request, campaign_id, *, error="", status=200):
         "estado": estado,
         "filters": RECIPIENT_FILTERS,
         "error": error,
+        "requeued": requeued,
+        # In review: why this user cannot approve the send (four eyes), shown instead of a button that would fail.
+        "approval_refusal": campaigns.approval_refusal(campaign, request.user)
+        if campaign.status == Campaign.Status.REVIEW
+        else "",
     }
     return render(request, "crm/campanas_detalle.html", context, status=status)
 
@@ -146,8 +159,8 @@ def _detail(request, campaign_id, *, error="", status=200):
 @require_GET
 @crm_view("crm.view_campaign")
 def campana(request, campaign_id: int):
-    campaigns.recover_campaign(campaign_id)  # a campaign whose worker died starts again when staff look at it
-    return _detail(request, campaign_id)
+    # A campaign whose worker died (or whose task was lost) is enqueued again when staff look at it.
+    return _detail(request, campaign_id, requeued=campaigns.recover_campaign(campaign_id))
 
 
 @require_GET

@@ -38,7 +38,8 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{preview.total} clientes en «{SEGMENTS[segment].label}»: {preview.will_receive} recibirían propuesta; "
             f"se omiten {preview.opted_out} dados de baja, {preview.no_email} sin email y "
-            f"{preview.recently_contacted} con una propuesta reciente."
+            f"{preview.recently_contacted} con una propuesta reciente"
+            + (f"; {preview.control} en el grupo de control (no se contactan)." if preview.control else ".")
         )
         if dry_run:
             self.stdout.write("--dry-run: no se generó ni envió nada.")
