@@ -5,16 +5,19 @@ refresh; the page says when they last changed. No query here reads the history t
 
 Between two changes every request would compute the same page, so `dashboard_page` gives the template a
 version token (`dashboard_version`, one cheap query) and lazy figures: the template caches its body under
-the token and computes the figures only when that version is not cached yet. The token moves with every
-write that changes a figure: a summary refresh or a deleted customer (`SummaryState.refreshed_at`), a new
-customer (highest customer id), the retention jobs (they rewrite their tables: highest ids, the CLV model
-id), the day and the RFM thresholds.
+the token and computes the figures only when that version is not cached yet, once per process (a lock).
+The token moves with every write that changes a figure: a summary refresh or a deleted customer
+(`SummaryState.refreshed_at`), a new customer (highest customer id), the retention jobs (they rewrite their
+tables: highest ids, the CLV model id), the day and the RFM thresholds.
 """
 
 import datetime
+import hashlib
+import threading
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
@@ -213,7 +216,8 @@ def dashboard_version(as_of: datetime.date) -> str:
     with connection.cursor() as cursor:
         cursor.execute(sql)
         row = cursor.fetchone()
-    return "|".join(str(value) for value in (as_of, score_rule(), *row))
+    text = "|".join(str(value) for value in (as_of, score_rule(), *row))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]  # a plain cache key on any backend
 
 
 @dataclass(frozen=True)
@@ -226,10 +230,29 @@ class DashboardPage:
     retention: RetentionHighlights
 
 
+FIGURES_SECONDS = 24 * 60 * 60  # a version is keyed by its day: it is never read after that day
+_computing = threading.Lock()
+
+
+def _figures(version: str, as_of: datetime.date) -> tuple[DashboardStats, RetentionHighlights]:
+    """The figures of `version`, computed once per process however many threads miss it at the same moment
+    (after a refresh, every busy thread would otherwise run the same dozen queries at once)."""
+    key = f"crm:dashboard:figures:{version}"
+    figures = cache.get(key)
+    if figures is None:
+        with _computing:
+            figures = cache.get(key)
+            if figures is None:
+                figures = (dashboard_stats(as_of), retention_highlights(as_of))
+                cache.set(key, figures, FIGURES_SECONDS)
+    return figures
+
+
 def dashboard_page(as_of: datetime.date | None = None) -> DashboardPage:
     as_of = as_of or timezone.localdate()
+    version = dashboard_version(as_of)
     return DashboardPage(
-        version=dashboard_version(as_of),
-        stats=SimpleLazyObject(lambda: dashboard_stats(as_of)),
-        retention=SimpleLazyObject(lambda: retention_highlights(as_of)),
+        version=version,
+        stats=SimpleLazyObject(lambda: _figures(version, as_of)[0]),
+        retention=SimpleLazyObject(lambda: _figures(version, as_of)[1]),
     )

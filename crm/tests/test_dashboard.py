@@ -1,5 +1,7 @@
 import datetime
 import re
+import threading
+import time
 from decimal import Decimal
 
 import pytest
@@ -9,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from crm.models import SummaryState
+from crm.services import dashboard
 from crm.services.charts import bar_chart, compact_clp
 from crm.services.dashboard import add_months, dashboard_stats, dashboard_version
 from crm.services.retention import due_back
@@ -206,6 +209,26 @@ def test_the_due_back_refresh_shows_at_once_on_the_cached_dashboard(staff_client
     assert dashboard_version(today) != before
     html = staff_client.get(reverse("crm_dashboard")).content.decode()
     assert '/retencion/atrasados/">1</a>' in html
+
+
+def test_threads_missing_the_same_version_compute_the_figures_once(monkeypatch):
+    computed = []
+
+    def slow_stats(as_of):
+        computed.append(as_of)
+        time.sleep(0.05)  # long enough for every thread to miss the cache
+        return "stats"
+
+    monkeypatch.setattr(dashboard, "dashboard_stats", slow_stats)
+    monkeypatch.setattr(dashboard, "retention_highlights", lambda as_of: "retention")
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(dashboard._figures("v1", AS_OF))) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert computed == [AS_OF]
+    assert results == [("stats", "retention")] * 8
 
 
 def test_the_day_is_part_of_the_dashboard_version():
