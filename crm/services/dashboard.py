@@ -256,3 +256,9 @@ def dashboard_page(as_of: datetime.date | None = None) -> DashboardPage:
         stats=SimpleLazyObject(lambda: _figures(version, as_of)[0]),
         retention=SimpleLazyObject(lambda: _figures(version, as_of)[1]),
     )
+
+
+def warm_figures(as_of: datetime.date | None = None) -> None:
+    """Compute today's figures into the cache (a new worker's first dashboard then only renders)."""
+    as_of = as_of or timezone.localdate()
+    _figures(dashboard_version(as_of), as_of)

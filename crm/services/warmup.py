@@ -2,9 +2,10 @@
 
 A new worker would otherwise pay, on its first requests, for what every later request finds ready: importing the
 URLconf and every view, building the template engine (it imports every template tag library) and compiling the
-templates, loading the catalogue, the precomputed proposal statistics and the ranking model, and the first
-compilation of the RFM and history queries. `warm_up` does all of that once, read-only: it builds one proposal
-for a customer with history with the local engine and renders its email, but stores nothing.
+templates, loading the catalogue, the precomputed proposal statistics and the ranking model, the first
+compilation of the RFM and history queries, and the dashboard's figures. `warm_up` does all of that once,
+read-only: it builds one proposal for a customer with history with the local engine and renders its email, but
+stores nothing (only the cache gets the dashboard figures).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from django.urls import get_resolver
 from django.utils import timezone
 
 from crm.models import CustomerSummary
+from crm.services.dashboard import warm_figures
 from crm.services.proposals.errors import NoActiveServices
 from crm.services.proposals.local import LocalBackend
 from crm.services.proposals.service import build_request, render_email
@@ -52,6 +54,7 @@ def warm_up(*, today: datetime.date | None = None) -> WarmUpReport:
     for name in TEMPLATES:
         get_template(name)
     rehearsed = _rehearse_proposal(today)
+    warm_figures(today)
     report = WarmUpReport(seconds=time.perf_counter() - started, proposal=rehearsed)
     logger.info("Process warmed up in %.0f ms (proposal rehearsed: %s)", report.seconds * 1000, rehearsed)
     return report

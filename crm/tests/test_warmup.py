@@ -6,6 +6,7 @@ from types import SimpleNamespace
 import pytest
 from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 
 from crm.models import Proposal
 from crm.services import warmup
@@ -26,6 +27,14 @@ def test_warm_up_rehearses_a_proposal_and_stores_nothing():
     assert not Proposal.objects.exists()
     writes = [q["sql"] for q in queries.captured_queries if q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE"))]
     assert writes == []
+
+
+def test_warm_up_computes_the_dashboard_figures_for_the_first_request(staff_client):
+    add_history(make_cliente("Ana Araya"), service_date=datetime.date(2026, 5, 2), price=50_000)
+    warmup.warm_up()
+    with CaptureQueriesContext(connection) as queries:
+        assert "$50.000" in staff_client.get(reverse("crm_dashboard")).content.decode()
+    assert not [q["sql"] for q in queries.captured_queries if "SUM(" in q["sql"].upper()]
 
 
 def test_warm_up_on_an_empty_database_only_loads_code_and_templates():
