@@ -21,3 +21,18 @@ max_requests_jitter = 200
 accesslog = "-"
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def post_worker_init(worker):
+    """Warm each worker before it takes requests (crm.services.warmup): the first proposal after a restart
+    costs what any other does. A failed warm-up is logged and the worker serves anyway (it only warms)."""
+    from django.db import connections
+
+    from crm.services.warmup import warm_up
+
+    try:
+        warm_up()
+    except Exception:
+        worker.log.exception("Warm-up failed; the worker starts cold")
+    finally:
+        connections.close_all()  # requests run on the worker's threads, each with its own connection

@@ -47,6 +47,18 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _fresh_local_cache():
+    """Each test starts with an empty in-process cache: ids and timestamps repeat across rolled-back tests, so a
+    page cached under a version token (the dashboard) must not leak into the next test."""
+    from django.core.cache import caches
+    from django.core.cache.backends.locmem import LocMemCache
+
+    cache = caches["default"]
+    if isinstance(cache, LocMemCache):
+        cache.clear()
+
+
 def make_role_user(username: str, role: str | None, **fields):
     """A staff user in `role` (a group made by crm.roles; None: staff in no role, who sees no CRM page)."""
     from django.contrib.auth import get_user_model

@@ -47,7 +47,11 @@ from crm.models import Campaign, CampaignRecipient, Proposal
 from crm.services import mail
 from crm.services.proposals import generate_proposal
 from crm.services.retention import due_back, movement
-from crm.services.rfm import SEGMENTS, annotate_rfm, customers_in_segment
+from crm.services.rfm import (
+    SEGMENTS,
+    annotate_rfm_from_summaries,
+    customers_in_segment_from_summaries,
+)
 from crm.services.whatsapp.eligibility import whatsapp_withdrawn
 from ventas.models import Cliente
 
@@ -120,13 +124,19 @@ class Preview:
 
 def audience(options: CampaignOptions, as_of: datetime.date | None = None) -> QuerySet[Cliente]:
     """Customers of the segment (highest spend first when limited), minus those contacted in the last N days
-    and those who blocked processing or objected to profiling."""
+    and those who blocked processing or objected to profiling.
+
+    Segments and RFM figures come from the summary table (`crm.services.summaries`, exact after every write):
+    no query reads the history. The figures are the customers' history up to today; the scores are computed
+    from them as of `as_of` (default today) in the same query (`stored=False`), so a preview stays one query.
+    """
+    as_of = as_of or timezone.localdate()
     if options.segment == "overdue":
-        customers = annotate_rfm(due_back.overdue_customers(as_of), as_of)
+        customers = annotate_rfm_from_summaries(due_back.overdue_customers(as_of), as_of, stored=False)
     elif options.segment == "valuable_to_at_risk":
-        customers = annotate_rfm(movement.moved(movement.VALUABLE, "at_risk"), as_of)
+        customers = annotate_rfm_from_summaries(movement.moved(movement.VALUABLE, "at_risk"), as_of, stored=False)
     else:
-        customers = customers_in_segment(options.segment, as_of)
+        customers = customers_in_segment_from_summaries(options.segment, as_of, stored=False)
     customers = customers.filter(bloqueo_desde__isnull=True, oposicion_desde__isnull=True)  # Ley 21.719
     if options.channel == "whatsapp":
         customers = customers.exclude(pk__in=whatsapp_withdrawn().values("pk"))

@@ -2,19 +2,34 @@
 
 The summaries (`crm.services.summaries`) are kept exact by every write the CRM makes and by the periodic
 refresh; the page says when they last changed. No query here reads the history table.
+
+Between two changes every request would compute the same page, so `dashboard_page` gives the template a
+version token (`dashboard_version`, one cheap query) and lazy figures: the template caches its body under
+the token and computes the figures only when that version is not cached yet, once per process (a lock).
+The token moves with every write that changes a figure: a summary refresh or a deleted customer
+(`SummaryState.refreshed_at`), a new customer (highest customer id), the retention jobs (they rewrite their
+tables: highest ids, the CLV model id), the day and the RFM thresholds.
 """
 
 import datetime
+import hashlib
+import threading
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.core.cache import cache
+from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
+from django.utils.functional import SimpleLazyObject
 
-from crm.models import MonthlyServiceSummary, SummaryState
+from crm.models import CustomerValue, DueBack, MonthlyServiceSummary, SegmentSnapshot, SummaryState
 from crm.services.charts import BarChart, bar_chart
+from crm.services.retention.report import RetentionHighlights, retention_highlights
+from crm.services.rfm import score_rule
 from crm.services.segments import SegmentShare, segment_distribution
 from ventas.formatting import format_clp, format_number
+from ventas.models import Cliente
 
 MONTHS_SHOWN = 24
 TOP_SERVICES = 5
@@ -181,3 +196,69 @@ def dashboard_stats(as_of: datetime.date | None = None) -> DashboardStats:
         segments=segments,
         refreshed_at=state.refreshed_at if state else None,
     )
+
+
+def dashboard_version(as_of: datetime.date) -> str:
+    """A token that changes whenever a dashboard figure can change (one query of index lookups).
+
+    `SummaryState.refreshed_at` moves with every summary refresh and every deleted customer; the highest
+    customer id with every new customer; the retention tables are rewritten whole by their jobs (due-back
+    refresh, segment snapshots, CLV fit), so their highest id (the CLV model's id) moves with every run.
+    """
+    quote = connection.ops.quote_name
+    tables = {model: quote(model._meta.db_table) for model in (SummaryState, Cliente, DueBack, SegmentSnapshot)}
+    sql = (
+        f"SELECT (SELECT refreshed_at FROM {tables[SummaryState]} WHERE id = 1), "  # noqa: S608 model metadata only
+        f"(SELECT MAX(id) FROM {tables[Cliente]}), (SELECT MAX(id) FROM {tables[DueBack]}), "
+        f"(SELECT MAX(model_id) FROM {quote(CustomerValue._meta.db_table)}), "
+        f"(SELECT MAX(id) FROM {tables[SegmentSnapshot]})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        row = cursor.fetchone()
+    text = "|".join(str(value) for value in (as_of, score_rule(), *row))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]  # a plain cache key on any backend
+
+
+@dataclass(frozen=True)
+class DashboardPage:
+    """What the dashboard template needs: the version its cached body is keyed by, and the figures, computed
+    on first use (only when that version is not cached)."""
+
+    version: str
+    stats: DashboardStats
+    retention: RetentionHighlights
+
+
+FIGURES_SECONDS = 24 * 60 * 60  # a version is keyed by its day: it is never read after that day
+_computing = threading.Lock()
+
+
+def _figures(version: str, as_of: datetime.date) -> tuple[DashboardStats, RetentionHighlights]:
+    """The figures of `version`, computed once per process however many threads miss it at the same moment
+    (after a refresh, every busy thread would otherwise run the same dozen queries at once)."""
+    key = f"crm:dashboard:figures:{version}"
+    figures = cache.get(key)
+    if figures is None:
+        with _computing:
+            figures = cache.get(key)
+            if figures is None:
+                figures = (dashboard_stats(as_of), retention_highlights(as_of))
+                cache.set(key, figures, FIGURES_SECONDS)
+    return figures
+
+
+def dashboard_page(as_of: datetime.date | None = None) -> DashboardPage:
+    as_of = as_of or timezone.localdate()
+    version = dashboard_version(as_of)
+    return DashboardPage(
+        version=version,
+        stats=SimpleLazyObject(lambda: _figures(version, as_of)[0]),
+        retention=SimpleLazyObject(lambda: _figures(version, as_of)[1]),
+    )
+
+
+def warm_figures(as_of: datetime.date | None = None) -> None:
+    """Compute today's figures into the cache (a new worker's first dashboard then only renders)."""
+    as_of = as_of or timezone.localdate()
+    _figures(dashboard_version(as_of), as_of)

@@ -377,7 +377,7 @@ def _all_months() -> set[datetime.date]:
 
 
 def last_refreshed() -> datetime.datetime | None:
-    """When the summaries last changed (any refresh), or None if they were never built."""
+    """When the summaries last changed (any refresh, or a customer deleted), or None if they were never built."""
     return SummaryState.objects.filter(pk=1).values_list("refreshed_at", flat=True).first()
 
 
@@ -461,6 +461,10 @@ def _after_customer_delete(sender, instance, origin=None, **kwargs):
     touched = _CASCADED.pop(id(origin), None)  # the history goes before the customers in a cascade
     if touched:
         refresh_customers({pk for pk, _ in touched}, months={day for _, day in touched})
+    else:
+        # No summary row moved, but the customer count did ("Sin historial"): the dashboard's cached page is
+        # keyed by `refreshed_at` (crm.services.dashboard.dashboard_version), so say the figures changed.
+        SummaryState.objects.filter(pk=1).update(refreshed_at=timezone.now())
 
 
 def connect_signals() -> None:

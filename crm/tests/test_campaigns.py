@@ -6,11 +6,14 @@ from decimal import Decimal
 
 import pytest
 from django.db import IntegrityError, connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from crm.models import Campaign, CampaignRecipient, Proposal
 from crm.services import campaigns, mail, proposals
 from crm.services.campaigns import CampaignOptions
+from crm.services.rfm import customers_in_segment
+from crm.services.summaries import refresh_customers
 from crm.tests.builders import make_service
 from crm.tests.mailtools import make_proposal
 from ventas.models import Cliente, ServiceHistory
@@ -52,6 +55,7 @@ def at_risk_customers(count, *, opted_out=0, without_email=0, prefix="riesgo", s
             for k in range(5)
         ]
     )
+    refresh_customers([cliente.pk for cliente in customers])  # bulk_create sends no signals: as the importer does
     return customers
 
 
@@ -139,6 +143,22 @@ def test_preview_is_one_query(db, django_assert_num_queries):
     at_risk_customers(3)
     with django_assert_num_queries(1):
         campaigns.preview(CampaignOptions(segment="at_risk", limit=2, not_contacted_days=30))
+
+
+@pytest.mark.parametrize("segment", ["at_risk", "overdue", "valuable_to_at_risk"])
+def test_audiences_read_the_summaries_not_the_history(db, segment):
+    at_risk_customers(3)
+    with CaptureQueriesContext(connection) as queries:
+        campaigns.preview(CampaignOptions(segment=segment, limit=2))
+        list(campaigns.audience(CampaignOptions(segment=segment)))
+    assert not [q["sql"] for q in queries.captured_queries if "crm_service_history" in q["sql"]]
+
+
+def test_audience_matches_the_raw_rfm_query(db):
+    customers = at_risk_customers(4)
+    raw = set(customers_in_segment("at_risk").values_list("pk", flat=True))
+    assert raw == {cliente.pk for cliente in customers}
+    assert set(campaigns.audience(CampaignOptions(segment="at_risk")).values_list("pk", flat=True)) == raw
 
 
 def test_limit_keeps_the_highest_spending_customers(db):

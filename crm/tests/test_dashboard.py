@@ -1,4 +1,7 @@
 import datetime
+import re
+import threading
+import time
 from decimal import Decimal
 
 import pytest
@@ -8,11 +11,18 @@ from django.urls import reverse
 from django.utils import timezone
 
 from crm.models import SummaryState
+from crm.services import dashboard
 from crm.services.charts import bar_chart, compact_clp
-from crm.services.dashboard import add_months, dashboard_stats
+from crm.services.dashboard import add_months, dashboard_stats, dashboard_version
+from crm.services.retention import due_back
 from crm.tests.builders import AS_OF, add_history, make_cliente, many_customers
 
 pytestmark = pytest.mark.django_db
+
+
+def _figure_queries(queries) -> list[str]:
+    """Queries computing dashboard figures (sums and counts); the version token only reads highest ids."""
+    return [q["sql"] for q in queries.captured_queries if "SUM(" in q["sql"].upper() or "COUNT(" in q["sql"].upper()]
 
 
 @pytest.fixture
@@ -157,6 +167,80 @@ def test_dashboard_on_an_empty_database(staff_client):
     response = staff_client.get(reverse("crm_dashboard"))
     assert response.status_code == 200
     assert "No hay servicios en los últimos 24 meses." in response.content.decode()
+
+
+def test_dashboard_is_computed_once_per_version_of_the_figures(staff_client):
+    add_history(make_cliente("Hoy Hernández"), service_date=timezone.localdate(), price=50_000)
+    first = staff_client.get(reverse("crm_dashboard")).content.decode()
+    with CaptureQueriesContext(connection) as queries:
+        again = staff_client.get(reverse("crm_dashboard")).content.decode()
+    without_token = re.compile(r'name="csrfmiddlewaretoken" value="[^"]*"')  # the logout form's, new per page
+    assert without_token.sub("", again) == without_token.sub("", first)
+    assert len(queries) <= 5  # session, user, permissions, the version token: no figure is recomputed
+    assert not _figure_queries(queries)
+
+
+def test_a_history_write_shows_at_once_on_the_cached_dashboard(staff_client):
+    cliente = make_cliente("Hoy Hernández")
+    add_history(cliente, service_date=timezone.localdate(), price=50_000)
+    assert "$50.000" in staff_client.get(reverse("crm_dashboard")).content.decode()
+    add_history(cliente, service_date=timezone.localdate(), price=1_196_535)
+    html = staff_client.get(reverse("crm_dashboard")).content.decode()
+    assert "$1.246.535" in html
+
+
+def test_a_deleted_customer_without_history_leaves_the_count_at_once(staff_client):
+    add_history(make_cliente("Hoy Hernández"), service_date=timezone.localdate(), price=50_000)
+    gone = make_cliente("Ida Ibáñez")
+    make_cliente("Queda Quiroga")
+    assert "2 sin historial" in staff_client.get(reverse("crm_dashboard")).content.decode()
+    gone.delete()
+    assert "1 sin historial" in staff_client.get(reverse("crm_dashboard")).content.decode()
+
+
+def test_the_due_back_refresh_shows_at_once_on_the_cached_dashboard(staff_client):
+    cliente = make_cliente("Atrasada Alarcón")
+    today = timezone.localdate()
+    for days_ago in (400, 370, 340):  # every 30 days, last visit 340 days ago: overdue
+        add_history(cliente, service_date=today - datetime.timedelta(days=days_ago))
+    before = dashboard_version(today)
+    staff_client.get(reverse("crm_dashboard"))
+    due_back.refresh(today)
+    assert dashboard_version(today) != before
+    html = staff_client.get(reverse("crm_dashboard")).content.decode()
+    assert '/retencion/atrasados/">1</a>' in html
+
+
+def test_threads_missing_the_same_version_compute_the_figures_once(monkeypatch):
+    computed = []
+
+    def slow_stats(as_of):
+        computed.append(as_of)
+        time.sleep(0.05)  # long enough for every thread to miss the cache
+        return "stats"
+
+    monkeypatch.setattr(dashboard, "dashboard_stats", slow_stats)
+    monkeypatch.setattr(dashboard, "retention_highlights", lambda as_of: "retention")
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(dashboard._figures("v1", AS_OF))) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert computed == [AS_OF]
+    assert results == [("stats", "retention")] * 8
+
+
+def test_the_day_is_part_of_the_dashboard_version():
+    today = timezone.localdate()
+    assert dashboard_version(today) != dashboard_version(today + datetime.timedelta(days=1))
+
+
+def test_a_cached_dashboard_keeps_each_role_s_links(client, staff_user, recepcion_user):
+    client.force_login(staff_user)  # Administración: may open the retention lists
+    assert "/retencion/atrasados/" in client.get(reverse("crm_dashboard")).content.decode()
+    client.force_login(recepcion_user)  # Recepción: same figures, no links to the lists
+    assert "/retencion/atrasados/" not in client.get(reverse("crm_dashboard")).content.decode()
 
 
 @pytest.mark.parametrize("customers", [1, 50])

@@ -4,6 +4,7 @@ import datetime
 from decimal import Decimal
 
 from crm.services.retention import due_back
+from crm.services.summaries import refresh_customers
 from ventas.models import Cliente, ServiceHistory
 
 TODAY = datetime.date(2026, 11, 25)
@@ -43,6 +44,7 @@ def overdue_customers(count: int, *, today=TODAY, start: int = 0, refresh: bool 
                 )
             )
     ServiceHistory.objects.bulk_create(rows)
+    refresh_customers([cliente.pk for cliente in clientes])  # bulk_create sends no signals: as the importer does
     if refresh:
         due_back.refresh(today)
     return clientes

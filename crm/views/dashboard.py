@@ -1,11 +1,11 @@
 from django.shortcuts import render
 
-from crm.services.dashboard import dashboard_stats
-from crm.services.retention.report import retention_highlights
+from crm.services.dashboard import dashboard_page
 from crm.views.access import crm_view
 
 
 @crm_view("ventas.view_cliente")
 def crm_dashboard(request):
-    context = {"nav": "dashboard", "stats": dashboard_stats(), "retencion": retention_highlights()}
+    page = dashboard_page()
+    context = {"nav": "dashboard", "version": page.version, "stats": page.stats, "retencion": page.retention}
     return render(request, "crm/dashboard.html", context)
