@@ -4,16 +4,20 @@ A gunicorn worker has GUNICORN_THREADS threads. If every thread waits on a slow 
 served. Each worker process therefore lets at most AI_MAX_CONCURRENT_GENERATIONS requests call a proposal
 backend at the same time; one more is refused at once (a 503 with Retry-After, never a queue that would hold
 a thread), and the remaining threads keep serving pages. Keep the cap below GUNICORN_THREADS; 0 disables it.
+The local engine makes no network call and answers in milliseconds: it takes no slot (a busy morning of
+"Generar Propuesta" clicks never sees a 503 from it).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 from django.conf import settings
 
+# Engines that call nothing over the network (see crm.services.proposals.service.BACKENDS).
+OFFLINE_BACKENDS = frozenset({"local"})
 BUSY_MESSAGE = "El motor de propuestas está ocupado: inténtalo en unos segundos."
 RETRY_AFTER_SECONDS = 5
 
@@ -61,5 +65,8 @@ def process_slots() -> AiSlots:
 
 
 def ai_slot() -> AbstractContextManager[None]:
-    """`with ai_slot(): generate(...)`: raises EngineBusy when this process already runs the maximum."""
+    """`with ai_slot(): generate(...)`: raises EngineBusy when this process already runs the maximum of calls to
+    a network engine (Claude, the remote server); the offline local engine passes freely."""
+    if settings.PROPOSAL_BACKEND in OFFLINE_BACKENDS:
+        return nullcontext()
     return process_slots().slot()

@@ -28,16 +28,29 @@ def hit(scope: str, identity: object, *, limit: int, window: int = 60) -> RateLi
 
     Each attempt claims the first free numbered slot with `cache.add`, which is atomic on every backend (a
     unique key in the database cache, SET NX in Redis), unlike `incr` on the database cache (read, then
-    write): simultaneous requests in several processes can never all take the same slot.
+    write): simultaneous requests in several processes can never all take the same slot. Slots are taken in
+    order, so the first free one is found by bisection: a few reads, not one `add` per attempt already made.
     """
     cache = caches["shared"]
     now = int(time.time())
     window_start = now - now % window
     key = f"ratelimit:{scope}:{identity}:{window_start}"
-    for slot in range(1, limit + 1):
+    for slot in range(_first_free_slot(cache, key, limit), limit + 1):
         if cache.add(f"{key}:{slot}", 1, timeout=window + 5):
             return RateLimit(allowed=True, retry_after=0)
     return RateLimit(allowed=False, retry_after=window_start + window - now)
+
+
+def _first_free_slot(cache, key: str, limit: int) -> int:
+    """The lowest slot not yet taken in this window (taken slots form a prefix 1..n): log2(limit) reads."""
+    low, high = 1, max(limit, 1)
+    while low < high:
+        middle = (low + high) // 2
+        if cache.get(f"{key}:{middle}") is None:
+            high = middle
+        else:
+            low = middle + 1
+    return low
 
 
 def proposal_rate_limit(user) -> RateLimit:

@@ -58,7 +58,8 @@ def test_twelve_threads_at_once_get_three_slots_and_nine_refusals_without_waitin
 
 @pytest.fixture
 def full_engine(settings):
-    """Every AI slot of this process taken, as by slow generations in other threads."""
+    """Every AI slot of this process taken, as by slow generations in other threads (a network engine)."""
+    settings.PROPOSAL_BACKEND = "remote"
     settings.AI_MAX_CONCURRENT_GENERATIONS = 1
     with process_slots().slot():
         yield
@@ -100,6 +101,19 @@ def test_pages_keep_answering_while_the_engine_is_full(staff_client, full_engine
     assert staff_client.get(reverse("cliente_detalle", args=[cliente.pk])).status_code == 200
 
 
+def test_the_offline_local_engine_takes_no_slot(staff_client, settings):
+    """It calls no network and answers in milliseconds: a full cap of network calls never refuses it."""
+    from crm.tests.builders import make_service
+
+    settings.AI_MAX_CONCURRENT_GENERATIONS = 1
+    settings.PROPOSAL_BACKEND = "local"
+    make_service()
+    cliente = make_cliente("Ana Local")
+    with process_slots().slot():
+        response = staff_client.post(reverse("generar_propuesta", args=[cliente.pk]), **JSON)
+    assert response.status_code == 200, response.content
+
+
 def test_the_rate_limit_lives_in_the_database_so_every_worker_counts_together(settings):
     """A second DatabaseCache object on the same table stands for another gunicorn worker's cache."""
     from django.core.cache.backends.db import DatabaseCache
@@ -117,3 +131,15 @@ def test_the_rate_limit_lives_in_the_database_so_every_worker_counts_together(se
 def _current_windows():
     now = int(time.time())
     return [now - now % 60, now - now % 60 - 60]
+
+
+@pytest.mark.django_db
+def test_a_high_limit_costs_a_few_reads_per_hit_not_one_per_earlier_hit(django_assert_max_num_queries):
+    """Slots are taken in order, so the first free one is found by bisection (bench_http raises the limit)."""
+    from crm.services.ratelimit import hit
+
+    for _ in range(40):
+        assert hit("bisect", 9, limit=1_000_000).allowed
+    with django_assert_max_num_queries(30):  # ~20 reads + one add; a linear search would make ~120 queries
+        assert hit("bisect", 9, limit=1_000_000).allowed
+    assert [hit("small", 9, limit=5).allowed for _ in range(6)] == [True] * 5 + [False]
