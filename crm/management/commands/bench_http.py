@@ -4,8 +4,8 @@
 
 Starts gunicorn with aremko/gunicorn.conf.py on a free loopback port (same settings and database as this
 command), logs in a throw-away staff user, then for each page keeps `--clients` httpx requests in flight (one
-asyncio loop) for at most `--requests` requests or `--seconds` seconds, whichever ends first. Pages: dashboard, search by
-name, customer profile, service history, segment listing and proposal generation (local engine; the proposals
+asyncio loop) for at most `--requests` requests or `--seconds` seconds, whichever ends first. Pages: dashboard, search
+by name, customer profile, service history, segment listing and proposal generation (local engine; the proposals
 it creates are deleted after). Prints requests, errors, req/s and p50/p95/p99 per page, and each median
 divided by a bare `SELECT count(*) FROM crm_service_history` timed in the same run. Traffic goes only to
 127.0.0.1. The staff user, its sessions and proposals are removed, and gunicorn stopped, at the end.
