@@ -61,6 +61,9 @@ class Proposal(models.Model):
     status = models.CharField("estado", max_length=20, choices=Status.choices, default=Status.GENERATED, db_index=True)
     sent_at = models.DateTimeField("enviada", null=True, blank=True, db_index=True)
     sent_to = models.EmailField("enviada a", blank=True, default="")
+    # First real-dated visit on or after the local day of the email (crm.services.conversions keeps it in step
+    # with the history): the proposal converted when it falls within PROPOSAL_CONVERSION_DAYS.
+    next_visit_on = models.DateField("primera visita desde el envío", null=True, blank=True)
     failed_at = models.DateTimeField("falló", null=True, blank=True)
     error = models.TextField("error", blank=True, default="")
     attempts = models.PositiveSmallIntegerField("intentos de envío", default=0)

@@ -44,7 +44,7 @@ from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
 from crm.models import Campaign, CampaignRecipient, Proposal
-from crm.services import mail
+from crm.services import conversions, mail
 from crm.services.proposals import generate_proposal
 from crm.services.retention import due_back, movement
 from crm.services.rfm import (
@@ -691,6 +691,7 @@ def decide_interrupted(*, campaign_id: int, recipient_id: int, sent: bool, user=
                 error="Marcada como enviada por el equipo tras un envío interrumpido.",
             )
             Proposal.objects.filter(pk=recipient.proposal_id, sent_at__isnull=True).update(sent_at=now)
+            conversions.refresh_proposal(recipient.proposal_id)
             recipient.status, recipient.error = R.SENT, ""
         else:
             proposal.update(status=Proposal.Status.GENERATED, error="")

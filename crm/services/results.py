@@ -1,8 +1,9 @@
 """What proposals achieved: sent, failed, opted out and converted, per segment and per campaign (in the DB).
 
 A sent proposal *converted* when its customer has a service in history (real dates only) on the day of the
-email or within PROPOSAL_CONVERSION_DAYS days after it (dates in America/Santiago). It counts as *opted
-out* when the customer unsubscribed at or after the moment it was sent.
+email or within PROPOSAL_CONVERSION_DAYS days after it (dates in America/Santiago): the first such visit is
+stored on the proposal (`next_visit_on`, crm.services.conversions), so these figures never read the history.
+It counts as *opted out* when the customer unsubscribed at or after the moment it was sent.
 """
 
 from __future__ import annotations
@@ -12,13 +13,12 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db.models import (
+    BooleanField,
     Count,
     DateField,
-    Exists,
     ExpressionWrapper,
     F,
     FloatField,
-    OuterRef,
     Q,
     QuerySet,
     Value,
@@ -26,7 +26,6 @@ from django.db.models import (
 from django.db.models.functions import Cast, NullIf, TruncDate
 
 from crm.models import Proposal
-from ventas.models import ServiceHistory
 
 SENT = Proposal.Status.SENT
 
@@ -42,7 +41,8 @@ class ProposalFilters:
 
 
 def with_conversion(proposals: QuerySet[Proposal]) -> QuerySet[Proposal]:
-    """Annotate `converted`: a sent proposal followed by a real-dated service within the conversion window."""
+    """Annotate `converted`: a sent proposal whose customer's first real-dated visit since the email's day
+    (`next_visit_on`, kept by crm.services.conversions) falls within the conversion window."""
     sent_day = TruncDate("sent_at")  # the local (America/Santiago) day of the email
     return proposals.annotate(
         sent_day=sent_day,
@@ -50,12 +50,8 @@ def with_conversion(proposals: QuerySet[Proposal]) -> QuerySet[Proposal]:
             sent_day + Value(datetime.timedelta(days=settings.PROPOSAL_CONVERSION_DAYS)), output_field=DateField()
         ),
     ).annotate(
-        converted=Exists(
-            ServiceHistory.objects.with_real_dates().filter(
-                cliente_id=OuterRef("cliente_id"),
-                service_date__gte=OuterRef("sent_day"),
-                service_date__lte=OuterRef("conversion_end"),
-            )
+        converted=ExpressionWrapper(
+            Q(next_visit_on__isnull=False, next_visit_on__lte=F("conversion_end")), output_field=BooleanField()
         )
     )
 

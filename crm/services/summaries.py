@@ -48,6 +48,7 @@ from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
 from crm.models import CustomerSummary, MonthlyServiceSummary, SummaryState
+from crm.services import conversions
 from crm.services.rfm import (
     rfm_by_customer,
     score_expressions,
@@ -222,6 +223,7 @@ def rebuild(*, today: datetime.date | None = None) -> RefreshReport:
         state.scored_on, state.score_rule, state.history_max_id = today, score_rule(), max_id
         state.segment_totals = _segment_totals()
         state.save()
+        conversions.refresh()
     report = RefreshReport(customers=customers, months=-1, seconds=time.perf_counter() - started)
     logger.info("Summaries rebuilt: %s customers in %.2f s", customers, report.seconds)
     return report
@@ -253,6 +255,7 @@ def refresh_customers(
             CustomerSummary.objects.filter(cliente_id__in=chunk).delete()
             written += _insert(CustomerSummary, CUSTOMER_COLUMNS, _customer_rows(today, scored_on, chunk))
         _refresh_months(month_list)
+        conversions.refresh(ids)
         state.refreshed_at = timezone.now()
         if state.scored_on is None:
             state.scored_on, state.score_rule = scored_on, score_rule()

@@ -59,6 +59,7 @@ def seed() -> None:
 
     from aremko.pytest_plugin import make_role_user
     from crm.roles import MARKETING
+    from crm.services import summaries
     from ventas.models import CategoriaServicio, Cliente, ServiceHistory, Servicio
 
     today = timezone.localdate()
@@ -102,6 +103,7 @@ def seed() -> None:
         for k in range(5):
             visit(cliente, last - datetime.timedelta(days=30 * k), "Tina Calbuco", 30_000 - rank * 1_000)
     ServiceHistory.objects.bulk_create(rows)
+    summaries.rebuild()  # bulk_create bypasses the write hooks; campaign audiences read the summary tables
     make_role_user("marketing", MARKETING)
 
 

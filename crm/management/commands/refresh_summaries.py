@@ -2,7 +2,8 @@
 
 python manage.py refresh_summaries           # what the legacy system changed, and the new day
 python manage.py refresh_summaries --full    # rebuild from the whole history
-python manage.py refresh_summaries --verify  # then compare every customer with the raw RFM query
+python manage.py refresh_summaries --verify  # then compare every customer with the raw RFM query (and
+                                              # every sent proposal's first visit with the history)
 python manage.py refresh_summaries --proposal-stats-only  # only rebuild the proposal statistics
 
 Every run also rebuilds the live proposals' statistics (`crm.services.recommender.stored_stats`).
@@ -10,7 +11,7 @@ Every run also rebuilds the live proposals' statistics (`crm.services.recommende
 
 from django.core.management.base import BaseCommand, CommandError
 
-from crm.services import summaries
+from crm.services import conversions, summaries
 from crm.services.recommender import stored_stats
 from ventas.formatting import format_number
 
@@ -50,7 +51,15 @@ class Command(BaseCommand):
                 for mismatch in mismatches:
                     self.stderr.write(f"cliente {mismatch.cliente_id}: resumen {mismatch.summary} ≠ {mismatch.raw}")
                 raise CommandError(f"{len(mismatches)} clientes no coinciden con la consulta RFM directa.")
-            self.stdout.write(self.style.SUCCESS("Verificado: cada cliente coincide con la consulta RFM directa."))
+            if wrong := conversions.mismatches():
+                ids = ", ".join(str(pk) for pk in wrong)
+                raise CommandError(f"Propuestas cuya primera visita desde el envío no cuadra con el historial: {ids}.")
+            self.stdout.write(
+                self.style.SUCCESS(
+                    "Verificado: cada cliente coincide con la consulta RFM directa y cada propuesta enviada con su "
+                    "primera visita en el historial."
+                )
+            )
 
     def _proposal_stats(self):
         report = stored_stats.rebuild()

@@ -23,6 +23,7 @@ from django.db.models import F, Q, Subquery
 from django.utils import timezone
 
 from crm.models import Proposal
+from crm.services import conversions
 from crm.services.mail.errors import (
     DeliveryFailed,
     GenerationFailed,
@@ -118,6 +119,7 @@ def _deliver(proposal: Proposal, cliente: Cliente, mailer: Mailer) -> Proposal:
     Proposal.objects.filter(pk=proposal.pk, status__in=_IN_FLIGHT).update(
         status=Proposal.Status.SENT, sent_at=timezone.now(), sent_to=cliente.email, error=""
     )
+    conversions.refresh_proposal(proposal.pk)
     proposal.refresh_from_db()
     logger.info("Proposal %s sent to customer %s", proposal.pk, cliente.pk)
     return proposal
