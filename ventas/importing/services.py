@@ -309,7 +309,18 @@ class _ContactsOf:
 
 
 def _is_blank(cells) -> bool:
-    return all(cell is None or (isinstance(cell, str) and not cell.strip()) for cell in cells)
+    try:  # CSV lines: every cell is text, joined and checked in C
+        return not "".join(cells).strip()
+    except TypeError:  # .xlsx: numbers, dates, None
+        return all(cell is None or (isinstance(cell, str) and not cell.strip()) for cell in cells)
+
+
+def _may_hold_error(cells) -> bool:
+    """False when no cell can be a spreadsheet error (`#REF!`…): the common case, answered in C for CSV lines."""
+    try:
+        return "#" in "".join(cells)
+    except TypeError:  # .xlsx: numbers, dates, None
+        return True
 
 
 @dataclass
@@ -398,6 +409,8 @@ class _Importer:
 
     def spreadsheet_error(self, cells):
         """The first spreadsheet error outside the contact columns (there it only empties the contact)."""
+        if not _may_hold_error(cells):
+            return None
         error = next((cell for cell in cells if is_spreadsheet_error(cell)), None)
         if error is None or not self.contact_columns:
             return error
@@ -577,6 +590,11 @@ class _HistoryImporter(_Importer):
         self.occurrences = OccurrenceCounter()
         self.learner = CatalogueLearner(self.placeholder)
         self.moved_from: set[int] = set()  # customers that lost re-attributed lines
+        # Amounts, quantities and dates repeat through a file: each distinct cell is parsed once. `typed`, so the
+        # .xlsx number 1.0 and the text "1" keep their own results; errors are not cached (raised every time).
+        self.parse_amount = lru_cache(maxsize=8192, typed=True)(parse_amount)
+        self.parse_quantity = lru_cache(maxsize=1024, typed=True)(parse_quantity)
+        self.parse_date = lru_cache(maxsize=8192, typed=True)(parse_date)
         # What the summaries must recompute (crm.services.summaries), refreshed once after the last batch rather
         # than after each one: a batch touches most customers and months, so per-batch refreshes made the
         # import quadratic. A few bytes per customer and per day: memory stays flat.
@@ -585,6 +603,7 @@ class _HistoryImporter(_Importer):
 
     def parse(self, line: int, cells, chunk: "_Chunk") -> _HistoryRow:
         get = self.table.get
+        parse_amount, parse_quantity, parse_date = self.parse_amount, self.parse_quantity, self.parse_date
         raw_service = cell_text(get(cells, "servicio"))
         if not raw_service:
             raise CellError("sin servicio")
@@ -633,22 +652,23 @@ class _HistoryImporter(_Importer):
         return _HistoryRow(line=line, identity=identity, key=key, values=values, cells=cells)
 
     def write_batch(self, batch: list[_HistoryRow]) -> None:
-        # One query: key -> (history id, its current customer) of the lines imported before (writers.py).
-        known = self.writer.imported([row.key for row in batch])
+        known = self.writer.imported([row.key for row in batch])  # key -> history id, one query (writers.py)
         new = [row for row in batch if row.key not in known]
         self.summary.duplicates += len(batch) - len(new)
         # Lines imported before are matched again only when a contact of theirs no longer identifies anybody
         # (shared, house, junk): only through such a contact can an earlier rule have merged them into
         # somebody else. Other lines match exactly as before, so a plain re-import stays cheap.
-        recheck = [row for row in batch if row.key in known and row.identity.raw_key and known[row.key][0]]
+        recheck = [row for row in batch if row.key in known and row.identity.raw_key and known[row.key]]
         cliente_ids = self.customer_ids(new + recheck, name_only=True)
         for row in self.ambiguous_rows:
             self.observe_ambiguous(row)
         moves = []
-        for row, pk in zip(recheck, cliente_ids[len(new) :], strict=True):
-            history_id, before = known[row.key]
-            if before is not None and before != pk:
-                moves.append((history_id, before, pk))
+        if recheck:
+            current = self.writer.customers_of([known[row.key] for row in recheck])
+            for row, pk in zip(recheck, cliente_ids[len(new) :], strict=True):
+                before = current.get(known[row.key])
+                if before is not None and before != pk:
+                    moves.append((known[row.key], before, pk))
         new = list(zip(cliente_ids[: len(new)], new, strict=True))
         if moves:
             self.reattribute(moves)
