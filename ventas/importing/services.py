@@ -55,7 +55,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from operator import itemgetter
@@ -433,9 +433,10 @@ class _Importer:
         chunks = self.chunks()
         if self.overlap:
             chunks = prefetch(chunks, depth=PREFETCH_CHUNKS)
-        for chunk in chunks:
-            chunk.apply(self.summary, self.report)
-            self.flush(chunk.rows)
+        with closing(chunks):  # a write error stops the parsing thread now, not when the generator is collected
+            for chunk in chunks:
+                chunk.apply(self.summary, self.report)
+                self.flush(chunk.rows)
 
     def chunks(self) -> Iterator["_Chunk"]:
         """Stream the lines and parse them into chunks of up to `batch_size` rows (no database work here)."""

@@ -154,3 +154,17 @@ def test_summaries_are_refreshed_once_per_import_and_exact(tmp_path):
     [call] = calls
     assert call["cliente_ids"] == set(Cliente.objects.values_list("pk", flat=True))
     assert summaries.verify() == []
+
+
+@pytest.mark.django_db
+def test_a_write_error_stops_the_parsing_thread_at_once(tmp_path, monkeypatch):
+    class FailingWriter(type(history_writer())):
+        def insert_history(self, rows):
+            raise RuntimeError("disco lleno")
+
+    monkeypatch.setattr(services, "history_writer", FailingWriter)
+    lines = [line(reserva=str(n)) for n in range(30)]
+    with pytest.raises(RuntimeError, match="disco lleno"):
+        import_history(write_csv(tmp_path, lines), batch_size=3)
+    assert not any(thread.name == "import-parser" for thread in threading.enumerate())
+    assert not ServiceHistory.objects.exists()
