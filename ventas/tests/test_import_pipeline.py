@@ -2,9 +2,12 @@
 
 import threading
 import time
+from io import StringIO
 
 import pytest
 from django.core.files.base import ContentFile
+from django.core.management import call_command
+from django.db import connection
 
 from crm.services import summaries
 from ventas.importing import services
@@ -168,3 +171,14 @@ def test_a_write_error_stops_the_parsing_thread_at_once(tmp_path, monkeypatch):
         import_history(write_csv(tmp_path, lines), batch_size=3)
     assert not any(thread.name == "import-parser" for thread in threading.enumerate())
     assert not ServiceHistory.objects.exists()
+
+
+@pytest.mark.django_db
+def test_bench_import_times_both_imports_and_the_copy_floor_on_postgresql(tmp_path):
+    out = StringIO()
+    call_command("bench_import", str(write_csv(tmp_path, [line(reserva=str(n)) for n in range(20)])), stdout=out)
+    text = out.getvalue()
+    assert "Primera importación: 20 filas" in text
+    assert "(20 nuevas)" in text and "(0 nuevas)" in text
+    assert ("Piso de COPY" in text) == (connection.vendor == "postgresql")
+    assert ServiceHistory.objects.count() == 20  # the floor's copies are rolled back
