@@ -112,8 +112,8 @@ def copy_rows(table: str, columns: Sequence[str], rows: Iterable[tuple]) -> None
     buffer.seek(0)
     quoted = ", ".join(connection.ops.quote_name(column) for column in columns)
     with connection.cursor() as cursor:
-        # The whole buffer in one read: psycopg2 takes the GIL back for every read, and with the parsing thread
-        # running each of those waits up to a switch interval (5 ms) — 8 KiB reads made COPY several times slower.
+        # The whole buffer in one read: psycopg2 takes the GIL back for every read (8 KiB by default), and while
+        # the parsing thread runs each of those can wait up to a switch interval (5 ms).
         size = max(buffer.seek(0, io.SEEK_END), 8192)
         buffer.seek(0)
         cursor.cursor.copy_expert(f"COPY {connection.ops.quote_name(table)} ({quoted}) FROM STDIN", buffer, size)
