@@ -4,9 +4,11 @@
 `run` (the `ImportRun`) and `summary` (the `ImportSummary`). Receivers (recommender training) connect to it
 in their app's `ready()`.
 
-`history_written` is sent inside the transaction that wrote history rows in bulk (imports, the demo loader),
-with `cliente_ids` (the customers whose rows were added or moved) and `dates` (their service dates), or both None
-when the whole history changed. Receivers (the CRM's summary tables) update in that same transaction.
+`history_written` is sent after history rows were written in bulk, with `cliente_ids` (the customers whose rows
+were added or moved) and `dates` (their service dates; None: every month of those customers), or both None when
+the whole history changed. The demo loader sends it inside the transaction that wrote the rows; an import sends
+it once, in its last transaction, for all its batches. Receivers (the CRM's summary tables) update in the
+transaction they are called in.
 """
 
 from django.dispatch import Signal

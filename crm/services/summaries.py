@@ -16,8 +16,9 @@ Exact and fresh, by this rule:
   page is exact even before the daily refresh ran. The daily job (`refresh_daily`, 00:00 Santiago) counts the
   rows whose future date has come (`upcoming_service`) and rescores everyone as of the new day.
 - Writes the CRM makes refresh the customers and months they touch in the same transaction: admin edits of a
-  history row (signal receivers below), the importer and the demo loader (`refresh_customers(ids)`, or
-  `rebuild()` after a bulk load).
+  history row (signal receivers below) and the demo loader (`refresh_customers(ids)`, or `rebuild()` after a
+  bulk load). The importer commits a transaction per batch and refreshes everything its batches touched once,
+  in its last transaction: while it runs, the summaries lag the rows it has committed.
 - Writes the legacy system makes straight into the table are found by `sync_legacy_changes` (periodic, every
   5 minutes): rows past the highest id seen, and per-customer row counts when the total count moved (deletes).
   In-place edits of old rows are not visible that way: the nightly `rebuild()` catches them.

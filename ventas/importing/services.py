@@ -35,9 +35,13 @@ Rules (issue 5):
   this way: importing the client export again gives it back.) Other lines keep their customer.
 - The catalogue is learned from the file (catalogue.py): services it lacks are added, staff's are never touched.
 - After a committed history import, `ventas.signals.history_imported` is sent (on commit).
-- Fast and flat: rows stream from the file, customers are matched against in-memory indexes loaded once, and
-  inserts go in batches (`batch_size` rows, one transaction each, one query to find already-imported keys;
-  COPY on PostgreSQL, see writers.py). Only one import runs at a time on PostgreSQL (advisory lock).
+- Fast and flat: rows stream from the file and are parsed in a background thread while this one writes the
+  previous batch (pipeline.py; all database work stays in this thread); customers are matched against
+  in-memory indexes loaded once, and inserts go in batches (`batch_size` rows, one transaction each, one query
+  to find already-imported keys and their current customer; COPY on PostgreSQL, see writers.py). The summary
+  tables are refreshed once, for every customer and month the batches touched, in the import's last
+  transaction (`history_written`), or after a failure for the batches already committed. Only one import runs
+  at a time on PostgreSQL (advisory lock).
 - A dry run does all of the above inside one transaction that is rolled back, so it prints the same summary.
 """
 
@@ -51,7 +55,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from operator import itemgetter
@@ -96,14 +100,18 @@ from ventas.importing.parsers import (
     parse_year,
     void_reason,
 )
+from ventas.importing.pipeline import prefetch
 from ventas.importing.readers import ImportFileError, Table, UnreadableLine, open_table
 from ventas.importing.writers import history_writer
-from ventas.models import Cliente, ConsentEvent, ImportedRow, ImportRun, ServiceHistory
+from ventas.models import Cliente, ConsentEvent, ImportRun, ServiceHistory
 from ventas.normalize import looks_like_rut, normalize_phone, normalize_rut, season_of
 from ventas.signals import history_imported, history_written
 
+logger = logging.getLogger(__name__)
+
 HISTORY_DATE = 3  # index of the service date in _HistoryRow.values
 BATCH_SIZE = 5000
+PREFETCH_CHUNKS = 2  # parsed batches waiting for the writer: bounds memory to ~3 batches of rows
 Progress = Callable[["ImportSummary"], None]
 
 
@@ -302,7 +310,55 @@ class _ContactsOf:
 
 
 def _is_blank(cells) -> bool:
-    return all(cell is None or (isinstance(cell, str) and not cell.strip()) for cell in cells)
+    try:  # CSV lines: every cell is text, joined and checked in C
+        return not "".join(cells).strip()
+    except TypeError:  # .xlsx: numbers, dates, None
+        return all(cell is None or (isinstance(cell, str) and not cell.strip()) for cell in cells)
+
+
+def _may_hold_error(cells) -> bool:
+    """False when no cell can be a spreadsheet error (`#REF!`…): the common case, answered in C for CSV lines."""
+    try:
+        return "#" in "".join(cells)
+    except TypeError:  # .xlsx: numbers, dates, None
+        return True
+
+
+@dataclass
+class _Chunk:
+    """Up to `batch_size` parsed rows, with the counts and report lines of the file lines they were read from.
+
+    Built by the parsing thread and applied by the writing thread (`_Importer.run_all`), in file order, so
+    the summary and the report come out exactly as if one thread did everything.
+    """
+
+    rows: list = field(default_factory=list)
+    rows_read: int = 0
+    rejected: int = 0
+    observations: int = 0
+    undated: int = 0
+    placeholder_dates: int = 0
+    blank_amounts: int = 0
+    reasons: Counter = field(default_factory=Counter)
+    report: list[tuple] = field(default_factory=list)
+
+    COUNTS = ("rows_read", "rejected", "observations", "undated", "placeholder_dates", "blank_amounts")
+
+    def reject(self, line, cells, reason: str) -> None:
+        self.rejected += 1
+        self.reasons[reason.split(":")[0]] += 1
+        self.report.append((line, REJECTED, reason, cells))
+
+    def observe(self, line: int, cells, note: str) -> None:
+        self.observations += 1
+        self.report.append((line, OBSERVED, note, cells))
+
+    def apply(self, summary: ImportSummary, report: Report) -> None:
+        for name in self.COUNTS:
+            setattr(summary, name, getattr(summary, name) + getattr(self, name))
+        summary.reasons.update(self.reasons)
+        for line in self.report:
+            report.write(*line)
 
 
 class _Importer:
@@ -311,16 +367,27 @@ class _Importer:
     kind: str
     identity_columns: tuple[str, str, str]  # name, email, phone
 
-    def __init__(self, table: Table, summary: ImportSummary, report: Report, progress, batch_size, run, scan: FileScan):
+    def __init__(
+        self,
+        table: Table,
+        summary: ImportSummary,
+        report: Report,
+        progress,
+        batch_size,
+        run,
+        scan: FileScan,
+        *,
+        overlap: bool = True,
+    ):
         self.table = table
         self.summary = summary
         self.report = report
         self.progress = progress
         self.batch_size = batch_size
+        self.overlap = overlap  # parse in a background thread while this one writes (False: one thread)
         self.run = run
         self.ignored = scan.ignored
         self.customers = CustomerIndex.load(scan.ignored)
-        self.batch: list = []
         self.contact_columns = {table.columns.get(column) for column in self.identity_columns[1:]} - {None}
         # Per importer, so the cache (and the importer) go away with the import.
         self._identity = lru_cache(maxsize=65_536)(self._make_identity)
@@ -343,6 +410,8 @@ class _Importer:
 
     def spreadsheet_error(self, cells):
         """The first spreadsheet error outside the contact columns (there it only empties the contact)."""
+        if not _may_hold_error(cells):
+            return None
         error = next((cell for cell in cells if is_spreadsheet_error(cell)), None)
         if error is None or not self.contact_columns:
             return error
@@ -359,46 +428,60 @@ class _Importer:
         self.report.write(line, OBSERVED, note, cells)
 
     def run_all(self) -> None:
+        """Write the chunks that `chunks()` parses in a background thread (pipeline.py), in file order: each
+        chunk's counts and report lines first, then its rows in one transaction. All database work stays in
+        this thread (Django connections are per thread)."""
+        chunks = self.chunks()
+        if self.overlap:
+            chunks = prefetch(chunks, depth=PREFETCH_CHUNKS)
+        with closing(chunks):  # a write error stops the parsing thread now, not when the generator is collected
+            for chunk in chunks:
+                chunk.apply(self.summary, self.report)
+                self.flush(chunk.rows)
+
+    def chunks(self) -> Iterator["_Chunk"]:
+        """Stream the lines and parse them into chunks of up to `batch_size` rows (no database work here)."""
+        chunk = _Chunk()
         pending_empty: list[int] = []
         for line, cells in self.table.rows:
             if isinstance(cells, UnreadableLine):
-                self._flush_empty(pending_empty)
-                self.summary.rows_read += 1
-                self.reject(line, [], f"línea ilegible: {cells.message}")
+                self._flush_empty(pending_empty, chunk)
+                chunk.rows_read += 1
+                chunk.reject(line, [], f"línea ilegible: {cells.message}")
                 continue
             if _is_blank(cells):
                 pending_empty.append(line)  # counted only if a data line follows (see module docstring)
                 continue
-            self._flush_empty(pending_empty)
-            self.summary.rows_read += 1
+            self._flush_empty(pending_empty, chunk)
+            chunk.rows_read += 1
             if error := self.spreadsheet_error(cells):
-                self.reject(line, cells, f"error de planilla: {error.strip()} en la fila")
+                chunk.reject(line, cells, f"error de planilla: {error.strip()} en la fila")
                 continue
             try:
-                row = self.parse(line, cells)
+                row = self.parse(line, cells, chunk)
             except CellError as exc:
-                self.reject(line, cells, str(exc))
+                chunk.reject(line, cells, str(exc))
                 continue
-            self.batch.append(row)
-            if len(self.batch) >= self.batch_size:
-                self.flush()
-        self.flush()
+            chunk.rows.append(row)
+            if len(chunk.rows) >= self.batch_size:
+                yield chunk
+                chunk = _Chunk()
+        yield chunk
 
-    def _flush_empty(self, pending: list[int]) -> None:
+    def _flush_empty(self, pending: list[int], chunk: "_Chunk") -> None:
         for line in pending:
-            self.summary.rows_read += 1
-            self.reject(line, [], "fila vacía")
+            chunk.rows_read += 1
+            chunk.reject(line, [], "fila vacía")
         pending.clear()
 
-    def flush(self) -> None:
-        if self.batch:
+    def flush(self, batch: list) -> None:
+        if batch:
             with transaction.atomic():
-                self.write_batch(self.batch)
-            self.batch = []
+                self.write_batch(batch)
         if self.progress:
             self.progress(self.summary)
 
-    def parse(self, line: int, cells):  # pragma: no cover - abstract
+    def parse(self, line: int, cells, chunk: "_Chunk"):  # pragma: no cover - abstract
         raise NotImplementedError
 
     def write_batch(self, batch: list) -> None:  # pragma: no cover - abstract
@@ -483,6 +566,9 @@ class _Importer:
     def finish(self) -> None:
         """Work after the last batch."""
 
+    def after_failure(self) -> None:
+        """Work after an error stopped the import (the batches written before it stay committed)."""
+
 
 @dataclass(slots=True)
 class _HistoryRow:
@@ -506,9 +592,20 @@ class _HistoryImporter(_Importer):
         self.occurrences = OccurrenceCounter()
         self.learner = CatalogueLearner(self.placeholder)
         self.moved_from: set[int] = set()  # customers that lost re-attributed lines
+        # Amounts, quantities and dates repeat through a file: each distinct cell is parsed once. `typed`, so the
+        # .xlsx number 1.0 and the text "1" keep their own results; errors are not cached (raised every time).
+        self.parse_amount = lru_cache(maxsize=8192, typed=True)(parse_amount)
+        self.parse_quantity = lru_cache(maxsize=1024, typed=True)(parse_quantity)
+        self.parse_date = lru_cache(maxsize=8192, typed=True)(parse_date)
+        # What the summaries must recompute (crm.services.summaries), refreshed once after the last batch rather
+        # than after each one: a batch touches most customers and months, so per-batch refreshes made the
+        # import quadratic. A few bytes per customer and per day: memory stays flat.
+        self.touched_customers: set[int] = set()
+        self.touched_dates: set[datetime.date] | None = set()  # None: every month of those customers
 
-    def parse(self, line: int, cells) -> _HistoryRow:
+    def parse(self, line: int, cells, chunk: "_Chunk") -> _HistoryRow:
         get = self.table.get
+        parse_amount, parse_quantity, parse_date = self.parse_amount, self.parse_quantity, self.parse_date
         raw_service = cell_text(get(cells, "servicio"))
         if not raw_service:
             raise CellError("sin servicio")
@@ -534,14 +631,14 @@ class _HistoryImporter(_Importer):
                 year = parse_year(get(cells, "Año"))
             except CellError:
                 year = None
-            self.summary.undated += 1
+            chunk.undated += 1
             note = f"{problem}{f' (año {year} en la columna Año)' if year else ''}"
-            self.observe(line, cells, f"{note}: se guardó con la fecha provisoria {format_date(self.placeholder)}")
+            chunk.observe(line, cells, f"{note}: se guardó con la fecha provisoria {format_date(self.placeholder)}")
             service_date = self.placeholder
         elif service_date == self.placeholder:
-            self.summary.placeholder_dates += 1
+            chunk.placeholder_dates += 1
         if cell_text(raw_amount) == "":
-            self.summary.blank_amounts += 1
+            chunk.blank_amounts += 1
         service_name = self.catalog.clean(raw_service)
         category = categorize(service_name, cell_text(get(cells, "categoria")))
         self.learner.add(service_name, category, service_date, amount, quantity)
@@ -557,7 +654,7 @@ class _HistoryImporter(_Importer):
         return _HistoryRow(line=line, identity=identity, key=key, values=values, cells=cells)
 
     def write_batch(self, batch: list[_HistoryRow]) -> None:
-        known = dict(ImportedRow.objects.filter(key__in=[row.key for row in batch]).values_list("key", "history_id"))
+        known = self.writer.imported([row.key for row in batch])  # key -> history id, one query (writers.py)
         new = [row for row in batch if row.key not in known]
         self.summary.duplicates += len(batch) - len(new)
         # Lines imported before are matched again only when a contact of theirs no longer identifies anybody
@@ -569,11 +666,7 @@ class _HistoryImporter(_Importer):
             self.observe_ambiguous(row)
         moves = []
         if recheck:
-            current = dict(
-                ServiceHistory.objects.filter(id__in=[known[row.key] for row in recheck]).values_list(
-                    "id", "cliente_id"
-                )
-            )
+            current = self.writer.customers_of([known[row.key] for row in recheck])
             for row, pk in zip(recheck, cliente_ids[len(new) :], strict=True):
                 before = current.get(known[row.key])
                 if before is not None and before != pk:
@@ -582,9 +675,8 @@ class _HistoryImporter(_Importer):
         if moves:
             self.reattribute(moves)
             # Moved rows: both customers change, in months not known here (None: all of theirs).
-            history_written.send(
-                sender=ServiceHistory, cliente_ids={c for _, old, pk in moves for c in (old, pk)}, dates=None
-            )
+            self.touched_customers.update(c for _, old, pk in moves for c in (old, pk))
+            self.touched_dates = None
         if not new:
             return
         ids = self.writer.insert_history([(pk, *row.values) for pk, row in new])
@@ -593,11 +685,16 @@ class _HistoryImporter(_Importer):
             (self.kind, row.key, run_id, row.line, history_id) for (_, row), history_id in zip(new, ids, strict=True)
         )
         self.summary.imported += len(new)
-        history_written.send(
-            sender=ServiceHistory,
-            cliente_ids={pk for pk, _ in new},
-            dates={row.values[HISTORY_DATE] for _, row in new},
-        )
+        self.touched_customers.update(pk for pk, _ in new)
+        if self.touched_dates is not None:
+            self.touched_dates.update(row.values[HISTORY_DATE] for _, row in new)
+
+    def announce_written(self) -> None:
+        """`history_written` for every customer and month the batches changed (the summaries refresh them in
+        the caller's transaction)."""
+        if self.touched_customers:
+            history_written.send(sender=ServiceHistory, cliente_ids=self.touched_customers, dates=self.touched_dates)
+            self.touched_customers, self.touched_dates = set(), set()
 
     def reattribute(self, moves: list[tuple[int, int, int]]) -> None:
         """Give lines imported before (history id, customer now, customer chosen now) to the customer chosen
@@ -609,10 +706,22 @@ class _HistoryImporter(_Importer):
 
     def finish(self) -> None:
         with transaction.atomic():
+            self.announce_written()
             self.remove_shared_contacts()
             changes = self.learner.apply()
         self.summary.services_added = changes.added
         self.summary.services_updated = changes.updated
+
+    def after_failure(self) -> None:
+        """The committed batches still get their summaries refreshed; if that fails too (the database went
+        away), the periodic `sync_legacy_changes` finds the new rows and the nightly rebuild the moved ones."""
+        if self.summary.dry_run:
+            return  # everything is rolled back anyway
+        try:
+            with transaction.atomic():
+                self.announce_written()
+        except Exception:
+            logger.exception("Summaries not refreshed after the failed import %s", self.run.pk)
 
     def remove_shared_contacts(self) -> None:
         """A customer that held other people's lines (they were just re-attributed away from it) loses the
@@ -649,7 +758,7 @@ class _ClientImporter(_Importer):
     kind = ImportRun.Kind.CLIENTS
     identity_columns = ("Client", "Email", "Telefono")
 
-    def parse(self, line: int, cells) -> _ClientRow:
+    def parse(self, line: int, cells, chunk: "_Chunk") -> _ClientRow:
         get = self.table.get
         raw_email, raw_phone = cell_text(get(cells, "Email")), cell_text(get(cells, "Telefono"))
         identity = self.identity(cells)
@@ -671,7 +780,7 @@ class _ClientImporter(_Importer):
                 documento = ""
         created_at = _parse_created_on(get(cells, "Created On"))
         if notes:
-            self.observe(line, cells, "; ".join(notes))
+            chunk.observe(line, cells, "; ".join(notes))
         return _ClientRow(line=line, identity=identity, documento=documento[:20], created_at=created_at, cells=cells)
 
     def _new_customer(self, row: _ClientRow) -> Cliente:
@@ -780,8 +889,10 @@ def _run_import(
     progress: Progress | None,
     batch_size: int,
     run: ImportRun | None = None,
+    overlap: bool = True,
 ) -> ImportSummary:
-    """Import one file; `run`: an ImportRun created beforehand (background imports), else one is created."""
+    """Import one file; `run`: an ImportRun created beforehand (background imports), else one is created.
+    `overlap`: parse in a background thread while the batches are written (False: all in one thread)."""
     started = time.perf_counter()
     # open_table raises ImportFileError (format, encoding, header) before anything is written.
     with (
@@ -796,13 +907,13 @@ def _run_import(
         if dry_run:
             try:
                 with transaction.atomic():
-                    _execute(importer_class, table, summary, report, progress, batch_size, user, scan, run)
+                    _execute(importer_class, table, summary, report, progress, batch_size, user, scan, run, overlap)
                     raise _Rollback
             except _Rollback:
                 summary.run_id = run.pk if run else None
         else:
             try:
-                _execute(importer_class, table, summary, report, progress, batch_size, user, scan, run)
+                _execute(importer_class, table, summary, report, progress, batch_size, user, scan, run, overlap)
             finally:
                 # Also after an unexpected database error: the batches committed so far stay recorded.
                 _finish(summary, started)
@@ -835,14 +946,18 @@ def _finish(summary: ImportSummary, started: float) -> None:
         )
 
 
-def _execute(importer_class, table, summary, report, progress, batch_size, user, scan, run=None) -> None:
+def _execute(importer_class, table, summary, report, progress, batch_size, user, scan, run=None, overlap=True) -> None:
     if run is None:
         run = ImportRun.objects.create(
             kind=importer_class.kind, file_name=summary.file_name[:255], created_by=user if user else None
         )
     summary.run_id = run.pk
-    importer = importer_class(table, summary, report, progress, batch_size, run, scan)
-    importer.run_all()
+    importer = importer_class(table, summary, report, progress, batch_size, run, scan, overlap=overlap)
+    try:
+        importer.run_all()
+    except BaseException:
+        importer.after_failure()
+        raise
     importer.finish()
 
 
@@ -855,6 +970,7 @@ def import_history(
     user=None,
     progress: Progress | None = None,
     batch_size: int = BATCH_SIZE,
+    overlap: bool = True,
 ) -> ImportSummary:
     """Import a service-history export (`cliente,servicio,cantidad,valor,reserva,checkin,…`).
 
@@ -870,6 +986,7 @@ def import_history(
         user=user,
         progress=progress,
         batch_size=batch_size,
+        overlap=overlap,
     )
 
 
@@ -882,6 +999,7 @@ def import_clients(
     user=None,
     progress: Progress | None = None,
     batch_size: int = BATCH_SIZE,
+    overlap: bool = True,
 ) -> ImportSummary:
     """Import a clients export (`Auto Increment,Record ID,Created On,Email,Telefono,…`).
 
@@ -897,6 +1015,7 @@ def import_clients(
         user=user,
         progress=progress,
         batch_size=batch_size,
+        overlap=overlap,
     )
 
 
@@ -941,7 +1060,6 @@ def import_uploaded_file(upload, *, kind: str, dry_run: bool, user) -> UploadRes
 
 
 # Uploads too big to import while the browser waits: a background task (ventas/tasks.py) -------------------------
-logger = logging.getLogger(__name__)
 
 
 def _upload_name(upload) -> str:

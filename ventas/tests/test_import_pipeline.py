@@ -1,0 +1,184 @@
+"""The import's two threads (parsing, writing), the one-query duplicate lookup and the one summaries refresh."""
+
+import threading
+import time
+from io import StringIO
+
+import pytest
+from django.core.files.base import ContentFile
+from django.core.management import call_command
+from django.db import connection
+
+from crm.services import summaries
+from ventas.importing import services
+from ventas.importing.pipeline import prefetch
+from ventas.importing.services import import_history, run_queued_import
+from ventas.importing.writers import history_writer
+from ventas.models import Cliente, ImportedRow, ImportRun, ServiceHistory
+from ventas.signals import history_written
+from ventas.tests.test_import_history import assert_balanced, line, write_csv
+
+UNEXPECTED = "La importación se detuvo por un error inesperado (RuntimeError); lo ya importado queda."
+
+
+# prefetch ------------------------------------------------------------------------------------------------------
+
+
+def test_prefetch_yields_every_item_in_order():
+    assert list(prefetch(iter(range(1000)), depth=2)) == list(range(1000))
+
+
+def test_prefetch_raises_the_producers_error_after_the_items_before_it():
+    def items():
+        yield 1
+        yield 2
+        raise ValueError("línea 3 ilegible")
+
+    seen = []
+    with pytest.raises(ValueError, match="línea 3 ilegible"):
+        for item in prefetch(items()):
+            seen.append(item)
+    assert seen == [1, 2]
+
+
+def test_prefetch_runs_at_most_depth_items_ahead():
+    produced = []
+
+    def items():
+        for n in range(100):
+            produced.append(n)
+            yield n
+
+    stream = prefetch(items(), depth=2)
+    assert next(stream) == 0
+    time.sleep(0.3)
+    # One handed over, two waiting in the queue, one blocked trying to join them.
+    assert len(produced) <= 4
+    stream.close()
+
+
+def test_a_consumer_that_stops_early_stops_the_producer():
+    def endless():
+        n = 0
+        while True:
+            n += 1
+            yield n
+
+    stream = prefetch(endless(), depth=2, name="test-endless")
+    assert next(stream) == 1
+    stream.close()
+    assert not any(thread.name == "test-endless" for thread in threading.enumerate())
+
+
+# Imports -------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def exploding_parser(monkeypatch):
+    """A bug in the parsing code (not a bad cell): RuntimeError on the amount `boom`."""
+    real = services.parse_amount
+
+    def parse_amount(value):
+        if value == "boom":
+            raise RuntimeError("fallo inesperado")
+        return real(value)
+
+    monkeypatch.setattr(services, "parse_amount", parse_amount)
+
+
+def _ten_lines_the_seventh_explodes():
+    lines = [line(reserva=str(n)) for n in range(10)]
+    lines[6] = line(valor="boom", reserva="6")
+    return lines
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("overlap", [True, False])
+def test_an_error_while_parsing_stops_the_import_and_keeps_the_batches_before_it(tmp_path, exploding_parser, overlap):
+    path = write_csv(tmp_path, _ten_lines_the_seventh_explodes())
+    with pytest.raises(RuntimeError, match="fallo inesperado"):
+        import_history(path, batch_size=3, overlap=overlap)
+    run = ImportRun.objects.get()
+    # The two batches parsed before the error are written and counted; nothing after it is.
+    assert ServiceHistory.objects.count() == ImportedRow.objects.count() == 6
+    assert (run.rows_read, run.imported) == (6, 6)
+    assert summaries.verify() == []  # the committed batches' summaries were refreshed
+
+
+@pytest.mark.django_db
+def test_an_error_while_parsing_fails_the_background_import_in_spanish(tmp_path, settings, exploding_parser):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    path = write_csv(tmp_path, _ten_lines_the_seventh_explodes())
+    run = ImportRun.objects.create(kind=ImportRun.Kind.HISTORY, file_name="h.csv", status=ImportRun.Status.QUEUED)
+    run.source.save("importacion", ContentFile(path.read_bytes()), save=True)
+    assert run_queued_import(run.pk, batch_size=3) == ImportRun.Status.FAILED
+    run.refresh_from_db()
+    assert run.error == UNEXPECTED
+    assert (run.rows_read, run.imported) == (6, 6) == (ServiceHistory.objects.count(), 6)
+
+
+@pytest.mark.django_db
+def test_a_reimport_in_many_batches_finds_every_key_and_adds_nothing(tmp_path):
+    lines = [line(cliente=f"Cliente {n % 7}", mail="", telefono="", reserva=str(n)) for n in range(50)]
+    lines += [line(checkin="2021-01-01")] * 5  # identical lines: distinct keys by occurrence
+    path = write_csv(tmp_path, lines)
+    first = import_history(path, batch_size=7)
+    second = import_history(path, batch_size=7)
+    assert (first.imported, first.duplicates) == (55, 0)
+    assert (second.imported, second.duplicates, second.customers_created) == (0, 55, 0)
+    assert_balanced(second)
+    assert ServiceHistory.objects.count() == 55
+
+
+@pytest.mark.django_db
+def test_the_duplicate_lookup_answers_history_ids_and_their_customers(tmp_path):
+    import_history(write_csv(tmp_path, [line(reserva="1"), line(reserva="2")]))
+    writer = history_writer()
+    rows = dict(ImportedRow.objects.values_list("key", "history_id"))
+    assert writer.imported([*rows, 12345]) == rows
+    cliente = Cliente.objects.get()
+    assert writer.customers_of([*rows.values(), 999_999]) == {pk: cliente.pk for pk in rows.values()}
+    assert writer.imported([]) == {} == writer.customers_of([])
+
+
+@pytest.mark.django_db
+def test_summaries_are_refreshed_once_per_import_and_exact(tmp_path):
+    calls = []
+
+    def receiver(sender, **kwargs):
+        calls.append(kwargs)
+
+    history_written.connect(receiver, dispatch_uid="test-once")
+    try:
+        lines = [line(cliente=f"Cliente {n}", mail="", telefono="", reserva=str(n)) for n in range(9)]
+        import_history(write_csv(tmp_path, lines), batch_size=2)
+    finally:
+        history_written.disconnect(dispatch_uid="test-once")
+    [call] = calls
+    assert call["cliente_ids"] == set(Cliente.objects.values_list("pk", flat=True))
+    assert summaries.verify() == []
+
+
+@pytest.mark.django_db
+def test_a_write_error_stops_the_parsing_thread_at_once(tmp_path, monkeypatch):
+    class FailingWriter(type(history_writer())):
+        def insert_history(self, rows):
+            raise RuntimeError("disco lleno")
+
+    monkeypatch.setattr(services, "history_writer", FailingWriter)
+    lines = [line(reserva=str(n)) for n in range(30)]
+    with pytest.raises(RuntimeError, match="disco lleno"):
+        import_history(write_csv(tmp_path, lines), batch_size=3)
+    assert not any(thread.name == "import-parser" for thread in threading.enumerate())
+    assert not ServiceHistory.objects.exists()
+
+
+@pytest.mark.django_db
+def test_bench_import_times_both_imports_and_the_copy_floor_on_postgresql(tmp_path):
+    out = StringIO()
+    call_command("bench_import", str(write_csv(tmp_path, [line(reserva=str(n)) for n in range(20)])), stdout=out)
+    text = out.getvalue()
+    assert "Primera importación: 20 filas" in text
+    assert "(20 nuevas)" in text and "(0 nuevas)" in text
+    assert ("Piso de COPY" in text) == (connection.vendor == "postgresql")
+    assert ServiceHistory.objects.count() == 20  # the floor's copies are rolled back
