@@ -50,6 +50,18 @@ def test_cold_start_recommends_the_popular_services(community):
     assert all(item.reason for item in recommendations)
 
 
+def test_a_service_nobody_has_booked_yet_is_not_called_a_favourite(community):
+    """Popularity 0 (new in the catalogue): neither "0 reservas" nor "uno de los favoritos" would be true."""
+    tinas = Servicio.objects.get(nombre="Tina Calbuco").categoria
+    fresh = Servicio.objects.create(nombre="Tina Nueva", categoria=tinas, tipo_servicio="tina", precio_base=20_000)
+    newcomer = cliente("Nuevo Cliente")
+
+    item = next(item for item in build_request(newcomer, AS_OF).candidates if item.service_id == fresh.pk)
+
+    assert item.reason == "Servicio nuevo o aún sin reservas en el historial"
+    assert item.customer_reason == "Una novedad que vale la pena conocer."
+
+
 def test_co_occurrence_reason_names_the_service_it_goes_with(community):
     customer = cliente()
     visit(customer, AS_OF - datetime.timedelta(days=10), "Tina Calbuco")

@@ -86,8 +86,12 @@ def reasons_for(
         customer = f"Muy pedido en {season}."
     else:
         popularity = builder.stats.popularity.get(key, 0)
-        reason = f"De los más elegidos por nuestros clientes: {format_number(popularity)} reservas"
-        customer = "Uno de los favoritos de nuestros clientes."
+        if popularity:
+            reason = f"De los más elegidos por nuestros clientes: {format_number(popularity)} reservas"
+            customer = "Uno de los favoritos de nuestros clientes."
+        else:  # new in the catalogue: "a favourite" would be untrue
+            reason = "Servicio nuevo o aún sin reservas en el historial"
+            customer = "Una novedad que vale la pena conocer."
     return _clip(reason), _clip(customer)
 
 
