@@ -9,14 +9,21 @@ by name, customer profile, service history, segment listing and proposal generat
 it creates are deleted after). Prints requests, errors, req/s and p50/p95/p99 per page, and each median
 divided by a bare `SELECT count(*) FROM crm_service_history` timed in the same run. Traffic goes only to
 127.0.0.1. The staff user, its sessions and proposals are removed, and gunicorn stopped, at the end.
+
+`--driver wrk` (the default when Debian's `wrk` is installed) generates the load with wrk, a C program: on a
+small machine the load generator shares the CPU with gunicorn, and a Python client costs the server about as
+much CPU as it measures. wrk runs each page for `--seconds` (it has no request budget); non-200 answers, resets
+and timeouts count as errors. `--driver httpx` needs nothing installed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -26,6 +33,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 import httpx
 from django.conf import settings
@@ -55,11 +63,46 @@ class PageResult:
     seconds: float = 0.0
     first_error: str = ""
 
+    measured: dict[float, float] = field(default_factory=dict)  # percentiles given by wrk, when it drove
+    count: int | None = None  # successful requests, when wrk drove (it gives no per-request timings)
+
+    @property
+    def successes(self) -> int:
+        return len(self.timings) if self.count is None else self.count
+
     def percentile(self, fraction: float) -> float:
+        if fraction in self.measured:
+            return self.measured[fraction]
         if not self.timings:
             return float("nan")
         ordered = sorted(self.timings)
         return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+# Headers on every request, paths in turn, non-200 answers counted per thread and summed at the end.
+WRK_SCRIPT = """
+%(headers)s
+wrk.method = %(method)s
+local paths = { %(paths)s }
+local threads = {}
+n, bad = 0, 0  -- globals: done() reads each thread's `bad` with thread:get
+function setup(thread) table.insert(threads, thread) end
+function request()
+  n = n + 1
+  return wrk.format(nil, paths[(n %% #paths) + 1])
+end
+function response(status, headers, body)
+  if status ~= 200 then bad = bad + 1 end
+end
+function done(summary, latency, requests)
+  local total_bad = 0
+  for _, thread in ipairs(threads) do total_bad = total_bad + thread:get("bad") end
+  local e = summary.errors
+  io.write(string.format("RESULT %%d %%d %%d %%f %%f %%f %%f\\n", summary.requests, total_bad,
+    e.connect + e.read + e.write + e.timeout, summary.duration / 1e6,
+    latency:percentile(50) / 1000, latency:percentile(95) / 1000, latency:percentile(99) / 1000))
+end
+"""
 
 
 def free_port() -> int:
@@ -78,14 +121,24 @@ class Command(BaseCommand):
         parser.add_argument("--workers", type=int, default=None, help="procesos de gunicorn (GUNICORN_WORKERS)")
         parser.add_argument("--timeout", type=float, default=30.0, help="segundos máximos por petición")
         parser.add_argument(
+            "--driver",
+            choices=["auto", "wrk", "httpx"],
+            default="auto",
+            help="quién genera la carga: wrk (programa en C, si está instalado) o httpx; auto: wrk si existe",
+        )
+        parser.add_argument(
             "--pages",
             default=",".join(PAGE_KEYS),
             help=f"páginas a medir, separadas por comas (por defecto todas: {','.join(PAGE_KEYS)})",
         )
 
-    def handle(self, *args, clients, requests, seconds, workers, timeout, pages, **options):
+    def handle(self, *args, clients, requests, seconds, workers, timeout, pages, driver, **options):
         if clients < 1 or requests < 1 or seconds <= 0 or timeout <= 0:
             raise CommandError("--clients y --requests deben ser al menos 1; --seconds y --timeout, positivos.")
+        wrk = shutil.which("wrk")
+        if driver == "wrk" and not wrk:
+            raise CommandError("wrk no está instalado (apt-get install wrk); usa --driver httpx.")
+        use_wrk = driver == "wrk" or (driver == "auto" and wrk is not None)
         wanted = [key.strip() for key in pages.split(",") if key.strip()]
         unknown = set(wanted) - set(PAGE_KEYS)
         if unknown or not wanted:
@@ -112,9 +165,13 @@ class Command(BaseCommand):
             self._wait_until_up(base, server, log_path)
             count_ms = self._bare_count_ms()
             pages = [page for key, page in zip(PAGE_KEYS, self._pages(pool), strict=True) if key in wanted]
+            budget = (
+                f"{seconds:g} s por página (wrk)"
+                if use_wrk
+                else f"máx. {requests} peticiones o {seconds:g} s por página"
+            )
             self.stdout.write(
-                f"gunicorn en {base}, base de datos {connection.vendor}, {clients} clientes concurrentes, "
-                f"máx. {requests} peticiones o {seconds:g} s por página"
+                f"gunicorn en {base}, base de datos {connection.vendor}, {clients} clientes concurrentes, {budget}"
             )
             self.stdout.write(f"count(*) de crm_service_history: mediana {count_ms:.1f} ms")
             self.stdout.write(
@@ -122,11 +179,12 @@ class Command(BaseCommand):
                 f"{'p50/count':>11}"
             )
             for label, method, paths in pages:
-                result = self._drive(base, cookies, label, method, paths, clients, requests, seconds, timeout)
-                rate = len(result.timings) / result.seconds if result.seconds else 0.0
+                drive = self._drive_wrk if use_wrk else self._drive
+                result = drive(base, cookies, label, method, paths, clients, requests, seconds, timeout)
+                rate = result.successes / result.seconds if result.seconds else 0.0
                 p50 = result.percentile(0.5)
                 self.stdout.write(
-                    f"{label:<24}{len(result.timings) + result.errors:>6}{result.errors:>9}{rate:>8.1f}{p50:>9.1f}"
+                    f"{label:<24}{result.successes + result.errors:>6}{result.errors:>9}{rate:>8.1f}{p50:>9.1f}"
                     f"{result.percentile(0.95):>9.1f}{result.percentile(0.99):>9.1f}"
                     f"{(p50 / count_ms if count_ms else float('nan')):>10.2f}×"
                 )
@@ -206,6 +264,47 @@ class Command(BaseCommand):
             ("segmento at_risk", "GET", [reverse("crm_buscar") + f"?segmento=at_risk&page={n}" for n in (1, 2, 3)]),
             ("generar propuesta", "POST", [reverse("generar_propuesta", args=[pk]) for pk in ids]),
         ]
+
+    def _drive_wrk(self, base, cookies, label, method, paths, clients, requests, seconds, timeout) -> PageResult:
+        """wrk with `clients` connections for `seconds`, rotating over `paths`; a Lua script adds the headers, counts
+        non-200 answers and prints the percentiles (`requests` does not apply: wrk has no request budget)."""
+        headers = {
+            "Cookie": "; ".join(f"{name}={value}" for name, value in cookies.items()),
+            "X-CSRFToken": cookies[settings.CSRF_COOKIE_NAME],
+            "Accept": "application/json",
+            "X-Forwarded-Proto": "https",
+            "Origin": "https://" + base.removeprefix("http://"),
+        }
+        script = WRK_SCRIPT % {
+            "method": json.dumps(method),
+            "paths": ", ".join(json.dumps(quote(path, safe="/?=&")) for path in paths),  # ASCII for Lua
+            "headers": "\n".join(f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()),
+        }
+        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+            handle.write(script)
+        try:
+            command = [
+                shutil.which("wrk"), f"-t{min(clients, 2)}", f"-c{clients}", f"-d{max(1, round(seconds))}s",
+                f"--timeout={max(1, round(timeout))}s", "-s", handle.name, base + paths[0],
+            ]  # fmt: skip
+            output = subprocess.run(  # noqa: S603 wrk on loopback, arguments built here
+                command, capture_output=True, text=True, timeout=seconds + timeout + 30, check=False
+            ).stdout
+        finally:
+            os.unlink(handle.name)
+        line = next((row for row in output.splitlines() if row.startswith("RESULT ")), None)
+        if line is None:
+            return PageResult(label, errors=1, first_error=f"wrk no dio resultados: {output[-300:]}")
+        total, bad, broken, duration, p50, p95, p99 = (float(value) for value in line.split()[1:])
+        errors = int(bad + broken)
+        return PageResult(
+            label,
+            errors=errors,
+            seconds=duration,
+            count=int(total - bad),
+            measured={0.5: p50, 0.95: p95, 0.99: p99},
+            first_error=f"{int(bad)} respuestas distintas de 200, {int(broken)} conexiones fallidas" if errors else "",
+        )
 
     def _drive(self, base, cookies, label, method, paths, clients, requests, seconds, timeout) -> PageResult:
         """`clients` concurrent requests at a time from one asyncio loop, sharing a budget of `requests` and
