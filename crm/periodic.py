@@ -93,7 +93,7 @@ class Every(Schedule):
         return datetime.datetime.fromtimestamp(int(now.timestamp()) // step * step, tz=UTC)
 
     def __str__(self):
-        return f"cada {self.minutes} minutos"
+        return "cada minuto" if self.minutes == 1 else f"cada {self.minutes} minutos"
 
 
 def daily(hour: int, minute: int = 0) -> Daily:

@@ -361,3 +361,10 @@ def test_search_filters_overdue_customers_alone_with_a_segment_or_a_name(staff_c
         reverse("crm_buscar"), {"segmento": "at_risk", "atrasados": "1"}
     )
     assert segment.status_code == 200
+
+
+def test_a_rhythm_of_one_day_reads_in_the_singular():
+    from crm.services.retention.due_back import Rhythm
+
+    rhythm = Rhythm(category="Masajes", usual_gap_days=1, days_since=1, overdue=False)
+    assert rhythm.sentence == "Suele venir a Masajes cada ~1 día; su última visita fue hace 1 día"

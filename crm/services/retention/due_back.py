@@ -116,9 +116,13 @@ class Rhythm:
     def sentence(self) -> str:
         """'Suele venir a Tinas cada ~62 días; su última visita fue hace 95 días'."""
         return (
-            f"Suele venir a {self.category} cada ~{self.usual_gap_days} días; "
-            f"su última visita fue hace {self.days_since} días"
+            f"Suele venir a {self.category} cada ~{_days(self.usual_gap_days)}; "
+            f"su última visita fue hace {_days(self.days_since)}"
         )
+
+
+def _days(n: int) -> str:
+    return "1 día" if n == 1 else f"{n} días"
 
 
 def customer_rhythms(cliente_id: int, today: datetime.date | None = None) -> list[Rhythm]:
