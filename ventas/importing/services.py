@@ -419,13 +419,15 @@ class _Importer:
         return next((c for i, c in enumerate(cells) if i not in skip and is_spreadsheet_error(c)), None)
 
     def reject(self, line: int, cells, reason: str) -> None:
-        self.summary.rejected += 1
-        self.summary.reasons[reason.split(":")[0]] += 1
-        self.report.write(line, REJECTED, reason, cells)
+        """A rejection found while writing (this thread): counted and reported as the parser's are."""
+        chunk = _Chunk()
+        chunk.reject(line, cells, reason)
+        chunk.apply(self.summary, self.report)
 
     def observe(self, line: int, cells, note: str) -> None:
-        self.summary.observations += 1
-        self.report.write(line, OBSERVED, note, cells)
+        chunk = _Chunk()
+        chunk.observe(line, cells, note)
+        chunk.apply(self.summary, self.report)
 
     def run_all(self) -> None:
         """Write the chunks that `chunks()` parses in a background thread (pipeline.py), in file order: each

@@ -61,8 +61,8 @@ class HistoryWriter:
     def _pairs(self, model, column: str, value: str, wanted: Sequence[int]) -> dict:
         if not wanted:
             return {}
-        quote = connection.ops.quote_name
-        sql = f"SELECT {quote(column)}, {quote(value)} FROM {quote(model._meta.db_table)} WHERE {quote(column)} "  # noqa: S608
+        table, columns = _quoted(model, (column, value))
+        sql = f"SELECT {columns} FROM {table} WHERE {connection.ops.quote_name(column)} "  # noqa: S608
         with connection.cursor() as cursor:
             cursor.execute(sql + self.IN_LIST, [self.array_param(wanted)])
             return dict(cursor.fetchall())
@@ -73,22 +73,21 @@ class HistoryWriter:
     def insert_history(self, rows: Sequence[tuple]) -> list[int]:
         if not rows:
             return []
-        table, columns = _quoted(ServiceHistory, HISTORY_FIELDS)
-        marks = ", ".join(["%s"] * len(HISTORY_FIELDS))
         with connection.cursor() as cursor:
-            cursor.executemany(
-                f"INSERT INTO {table} ({columns}) VALUES ({marks})",  # noqa: S608 - names from the model
-                [tuple(map(_sqlite_value, row)) for row in rows],
-            )
+            _insert_many(cursor, ServiceHistory, HISTORY_FIELDS, [tuple(map(_sqlite_value, row)) for row in rows])
             cursor.execute("SELECT last_insert_rowid()")
             last = cursor.fetchone()[0]
         return list(range(last - len(rows) + 1, last + 1))
 
     def insert_keys(self, rows: Iterable[tuple]) -> None:
-        table, columns = _quoted(ImportedRow, KEY_FIELDS)
-        marks = ", ".join(["%s"] * len(KEY_FIELDS))
         with connection.cursor() as cursor:
-            cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", list(rows))  # noqa: S608
+            _insert_many(cursor, ImportedRow, KEY_FIELDS, list(rows))
+
+
+def _insert_many(cursor, model, fields: Sequence[str], rows: list[tuple]) -> None:
+    table, columns = _quoted(model, fields)
+    marks = ", ".join(["%s"] * len(fields))
+    cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)  # noqa: S608 names from the model
 
 
 # COPY's text format: backslash escapes for the characters that delimit fields and rows.
