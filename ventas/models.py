@@ -404,10 +404,18 @@ class ImportedRow(models.Model):
     )
     line = models.PositiveIntegerField("línea")
     history_id = models.BigIntegerField("id en el historial", null=True, blank=True)
+    # Digest of the line's cells as written, so a re-import knows it without parsing it (importing/lines.py);
+    # empty for lines imported before it existed (filled when they are imported again).
+    line_hash = models.BigIntegerField("huella de la línea", null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = "fila importada"
         verbose_name_plural = "filas importadas"
+        indexes = [
+            models.Index(
+                fields=["line_hash"], name="importedrow_line_hash", condition=models.Q(line_hash__isnull=False)
+            ),
+        ]
 
     def __str__(self):
         return f"{self.get_source_display()}, línea {self.line}"

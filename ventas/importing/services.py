@@ -13,7 +13,10 @@ Rules (issue 5):
 - A line with a spreadsheet error (`#REF!`…) in any cell is rejected: a broken formula makes the whole line suspect.
 - Idempotent: each history line has a natural key (customer, date, cleaned service, amount, quantity, reserva,
   plus the occurrence of identical lines within the file) stored in `ImportedRow`; a second import of the same
-  file finds every key and adds nothing. Clients are idempotent through matching (email, phone, name).
+  file finds every key and adds nothing. Each stored line also keeps a digest of its cells as written, so a
+  re-import counts the lines it finds that way without parsing them (lines.py); only lines that are new, changed,
+  rejected or carry a contact that identifies nobody are parsed again. The catalogue learns from the lines an
+  import writes. Clients are idempotent through matching (email, phone, name).
 - Customers: matched by normalised email, then phone (E.164), then name (`search_key`); a name match is refused
   when the row's email or phone contradicts the customer's. History lines matching nobody create the customer.
 - Contacts that identify nobody are dropped before matching (issue 9, contacts.py): junk values (`#N/A`, `sin
@@ -79,6 +82,7 @@ from ventas.importing.contacts import (
     is_junk_phone,
     scan_contacts,
 )
+from ventas.importing.lines import KnownLines, LineDigests, line_digest
 from ventas.importing.matching import (
     AMBIGUOUS,
     CustomerIndex,
@@ -255,15 +259,18 @@ class FileScan:
 
     shared: list[SharedContact]
     ignored: frozenset[str]
+    digests: LineDigests | None = None  # each line's digest (lines.py), when asked for
+    contacts: "_ContactsOf | None" = None  # each distinct email and phone cell of the file, normalised once
 
 
-def scan_file(path: str | Path, kind: str, columns: tuple[str, str, str]) -> FileScan:
+def scan_file(path: str | Path, kind: str, columns: tuple[str, str, str], *, digest: bool = False) -> FileScan:
     """First streaming pass: count the lines of each distinct (name, email, phone) as written, then normalise
     each distinct one once and find the shared contacts (contacts.py). Memory grows with the distinct
-    identities of the file, not with its lines.
+    identities of the file, not with its lines. With `digest`, also each line's digest (lines.py: 8 bytes a line).
     """
     house = house_contacts()
     triples: Counter = Counter()
+    digests = LineDigests() if digest else None
     with open_table(path, kind=kind) as table:
         indexes = [table.columns.get(column) for column in columns]
         pick = itemgetter(*indexes) if None not in indexes else None
@@ -274,11 +281,22 @@ def scan_file(path: str | Path, kind: str, columns: tuple[str, str, str]) -> Fil
                 return pick(cells)
             return tuple(cells[i] if i is not None and i < len(cells) else None for i in indexes)
 
+        def readable(rows):
+            for _, cells in rows:
+                if isinstance(cells, UnreadableLine):
+                    digests.skip()
+                    continue
+                digests.add(line_digest(cells))
+                yield cells
+
+        rows = (cells for _, cells in table.rows if not isinstance(cells, UnreadableLine))
         # Counter.update counts in C; unreadable lines have no identity.
-        triples.update(identity_cells(cells) for _, cells in table.rows if not isinstance(cells, UnreadableLine))
-    scan = scan_contacts(triples.items(), _ContactsOf(house))
+        triples.update(map(identity_cells, readable(table.rows) if digests is not None else rows))
+    contacts = _ContactsOf(house)
+    scan = scan_contacts(triples.items(), contacts)
     shared = scan.shared()
-    return FileScan(shared=shared, ignored=house | {item.contact for item in shared})
+    contacts.shared = frozenset(item.contact for item in shared)
+    return FileScan(shared=shared, ignored=house | contacts.shared, digests=digests, contacts=contacts)
 
 
 class _Contacts(NamedTuple):
@@ -293,6 +311,7 @@ class _ContactsOf:
 
     def __init__(self, ignored: frozenset[str]):
         self.ignored = ignored
+        self.shared: frozenset[str] = frozenset()  # the file's shared contacts, once the scan found them
         self.names: dict = {}
         self.emails: dict = {}
         self.phones: dict = {}
@@ -307,6 +326,17 @@ class _ContactsOf:
             usable_phone = Identity.from_cells("", "", phone).without(self.ignored).phone
             self.phones[phone] = usable_phone
         return _Contacts(name_key, usable_email, usable_phone)
+
+    def dropped(self, email, phone) -> bool:
+        """Whether the email or phone cell holds a contact that identifies nobody (junk, house or shared): the
+        same answer as `Identity.from_cells(…).without(house | shared)` dropping it, from the cells' cache."""
+        if (usable := self.emails.get(email)) is None:
+            usable = self(None, email, None).email
+        if usable in self.shared if usable else bool(normalize_email(email)):
+            return True
+        if (usable := self.phones.get(phone, "")) == "":
+            usable = self(None, None, phone).phone
+        return usable in self.shared if usable else bool(normalize_phone(str(phone or "")))
 
 
 def _is_blank(cells) -> bool:
@@ -335,6 +365,7 @@ class _Chunk:
     rows: list = field(default_factory=list)
     rows_read: int = 0
     rejected: int = 0
+    duplicates: int = 0  # lines imported before, known from their digest without parsing them (lines.py)
     observations: int = 0
     undated: int = 0
     placeholder_dates: int = 0
@@ -342,7 +373,7 @@ class _Chunk:
     reasons: Counter = field(default_factory=Counter)
     report: list[tuple] = field(default_factory=list)
 
-    COUNTS = ("rows_read", "rejected", "observations", "undated", "placeholder_dates", "blank_amounts")
+    COUNTS = ("rows_read", "rejected", "duplicates", "observations", "undated", "placeholder_dates", "blank_amounts")
 
     def reject(self, line, cells, reason: str) -> None:
         self.rejected += 1
@@ -366,6 +397,7 @@ class _Importer:
 
     kind: str
     identity_columns: tuple[str, str, str]  # name, email, phone
+    digests_lines = False  # whether the first pass digests each line (lines.py)
 
     def __init__(
         self,
@@ -387,6 +419,8 @@ class _Importer:
         self.overlap = overlap  # parse in a background thread while this one writes (False: one thread)
         self.run = run
         self.ignored = scan.ignored
+        self.scan_digests = scan.digests
+        self.contacts = scan.contacts
         self.customers = CustomerIndex.load(scan.ignored)
         self.contact_columns = {table.columns.get(column) for column in self.identity_columns[1:]} - {None}
         # Per importer, so the cache (and the importer) go away with the import.
@@ -445,7 +479,8 @@ class _Importer:
         """Stream the lines and parse them into chunks of up to `batch_size` rows (no database work here)."""
         chunk = _Chunk()
         pending_empty: list[int] = []
-        for line, cells in self.table.rows:
+        # `ordinal` numbers the lines as the first pass did (scan_file), unreadable and blank ones included.
+        for ordinal, (line, cells) in enumerate(self.table.rows):
             if isinstance(cells, UnreadableLine):
                 self._flush_empty(pending_empty, chunk)
                 chunk.rows_read += 1
@@ -456,11 +491,13 @@ class _Importer:
                 continue
             self._flush_empty(pending_empty, chunk)
             chunk.rows_read += 1
+            if self.imported_before(ordinal, line, cells, chunk):
+                continue
             if error := self.spreadsheet_error(cells):
                 chunk.reject(line, cells, f"error de planilla: {error.strip()} en la fila")
                 continue
             try:
-                row = self.parse(line, cells, chunk)
+                row = self.parse(line, ordinal, cells, chunk)
             except CellError as exc:
                 chunk.reject(line, cells, str(exc))
                 continue
@@ -483,7 +520,11 @@ class _Importer:
         if self.progress:
             self.progress(self.summary)
 
-    def parse(self, line: int, cells, chunk: "_Chunk"):  # pragma: no cover - abstract
+    def imported_before(self, ordinal: int, line: int, cells, chunk: "_Chunk") -> bool:
+        """True for a line counted as imported before without being parsed (history: lines.py)."""
+        return False
+
+    def parse(self, line: int, ordinal: int, cells, chunk: "_Chunk"):  # pragma: no cover - abstract
         raise NotImplementedError
 
     def write_batch(self, batch: list) -> None:  # pragma: no cover - abstract
@@ -579,17 +620,26 @@ class _HistoryRow:
     key: int
     values: tuple  # writers.HISTORY_FIELDS without cliente_id
     cells: list
+    digest: int | None  # of the cells as written (lines.py)
 
 
 class _HistoryImporter(_Importer):
     kind = ImportRun.Kind.HISTORY
     identity_columns = ("cliente", "mail", "telefono")
+    digests_lines = True
+    KNOWN_COLUMNS = ("mail", "telefono", "checkin", "valor")  # what `imported_before` reads
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.catalog = ServiceCatalog.load()
         self.placeholder = settings.HISTORY_PLACEHOLDER_DATE
         self.writer = history_writer()
+        # The file's lines stored by earlier imports, found by their digest in one query (lines.py).
+        digests = self.scan_digests
+        indexes = [self.table.columns.get(column) for column in self.KNOWN_COLUMNS]
+        self._known_pick = itemgetter(*indexes) if None not in indexes else None
+        self._known_last = max((i for i in indexes if i is not None), default=0)
+        self.known = KnownLines.find(digests, self.writer.stored_lines) if digests is not None else KnownLines.none()
         # Identical lines in one file are distinct services and get distinct keys (see occurrences.py).
         self.occurrences = OccurrenceCounter()
         self.learner = CatalogueLearner(self.placeholder)
@@ -605,9 +655,23 @@ class _HistoryImporter(_Importer):
         self.touched_customers: set[int] = set()
         self.touched_dates: set[datetime.date] | None = set()  # None: every month of those customers
 
-    def parse(self, line: int, cells, chunk: "_Chunk") -> _HistoryRow:
+    def imported_before(self, ordinal: int, line: int, cells, chunk: "_Chunk") -> bool:
+        """A line stored by an earlier import is counted as a duplicate without parsing it (lines.py), with its
+        date and amount counted and observed as `parse` would; unless a contact of it identifies nobody now: then
+        it is parsed and its customer checked again (`write_batch`)."""
+        if not self.known.stored_key(ordinal):
+            return False
+        email, phone, raw_date, raw_amount = self.known_cells(cells)
+        if self.contacts.dropped(email, phone):
+            return False
+        self.service_date(line, cells, chunk, raw_date)
+        if cell_text(raw_amount) == "":
+            chunk.blank_amounts += 1
+        chunk.duplicates += 1
+        return True
+
+    def parse(self, line: int, ordinal: int, cells, chunk: "_Chunk") -> _HistoryRow:
         get = self.table.get
-        parse_amount, parse_quantity, parse_date = self.parse_amount, self.parse_quantity, self.parse_date
         raw_service = cell_text(get(cells, "servicio"))
         if not raw_service:
             raise CellError("sin servicio")
@@ -617,48 +681,72 @@ class _HistoryImporter(_Importer):
         if identity.is_empty():
             raise CellError("sin datos del cliente: falta nombre, email y teléfono")
         raw_amount = get(cells, "valor")
-        amount = parse_amount(raw_amount)
-        quantity = parse_quantity(get(cells, "cantidad"))
+        amount = self.parse_amount(raw_amount)
+        quantity = self.parse_quantity(get(cells, "cantidad"))
         reserva = cell_text(get(cells, "reserva")) or None
         if reserva and len(reserva) > 50:
             raise CellError(f"reserva demasiado larga: «{reserva[:60]}…»")
-        raw_date = get(cells, "checkin")
+        service_date = self.service_date(line, cells, chunk, get(cells, "checkin"))
+        if cell_text(raw_amount) == "":
+            chunk.blank_amounts += 1
+        service_name = self.catalog.clean(raw_service)
+        category = categorize(service_name, cell_text(get(cells, "categoria")))
+        values = (reserva, category, service_name, service_date, quantity, amount, season_of(service_date))
+        values += (service_date.year,)
+        # A line stored before keeps the key it was stored under; a new one gets its natural key.
+        if not (key := self.known.stored_key(ordinal)):
+            key_name = cached_search_key(self.catalog.key_name(raw_service))
+            parts = [self.kind, identity.natural_key, service_date.isoformat(), key_name]
+            key = self.natural_key("|".join([*parts, str(amount), str(quantity), reserva or ""]).encode())
+        return _HistoryRow(
+            line=line, identity=identity, key=key, values=values, cells=cells, digest=self.known.digest(ordinal)
+        )
+
+    def known_cells(self, cells) -> tuple:
+        """The cells `imported_before` reads: email, phone, date and amount (one C call on full lines)."""
+        if self._known_pick is not None and len(cells) > self._known_last:
+            return self._known_pick(cells)
+        return tuple(self.table.get(cells, column) for column in self.KNOWN_COLUMNS)
+
+    def service_date(self, line: int, cells, chunk: "_Chunk", raw_date) -> datetime.date:
+        """The line's date; a blank or impossible one is counted, observed and replaced by the placeholder day."""
         try:
-            service_date = parse_date(raw_date)
+            service_date = self.parse_date(raw_date)
             problem = "sin fecha" if service_date is None else ""
         except CellError as exc:
             service_date, problem = None, str(exc)
         if service_date is None:
             try:
-                year = parse_year(get(cells, "Año"))
+                year = parse_year(self.table.get(cells, "Año"))
             except CellError:
                 year = None
             chunk.undated += 1
             note = f"{problem}{f' (año {year} en la columna Año)' if year else ''}"
             chunk.observe(line, cells, f"{note}: se guardó con la fecha provisoria {format_date(self.placeholder)}")
-            service_date = self.placeholder
-        elif service_date == self.placeholder:
+            return self.placeholder
+        if service_date == self.placeholder:
             chunk.placeholder_dates += 1
-        if cell_text(raw_amount) == "":
-            chunk.blank_amounts += 1
-        service_name = self.catalog.clean(raw_service)
-        category = categorize(service_name, cell_text(get(cells, "categoria")))
-        self.learner.add(service_name, category, service_date, amount, quantity)
-        values = (reserva, category, service_name, service_date, quantity, amount, season_of(service_date))
-        values += (service_date.year,)
-        key_name = cached_search_key(self.catalog.key_name(raw_service))
-        parts = [self.kind, identity.natural_key, service_date.isoformat(), key_name]
-        base = "|".join([*parts, str(amount), str(quantity), reserva or ""]).encode()
-        key = int.from_bytes(hashlib.blake2b(base, digest_size=8).digest(), "big", signed=True)
-        if occurrence := self.occurrences.next(key):
-            digest = hashlib.blake2b(base + b"#%d" % occurrence, digest_size=8).digest()
-            key = int.from_bytes(digest, "big", signed=True)
-        return _HistoryRow(line=line, identity=identity, key=key, values=values, cells=cells)
+        return service_date
+
+    def natural_key(self, base: bytes) -> int:
+        """The key of a new line: the digest of its natural key and of its occurrence among the file's lines
+        with that natural key, skipping the keys that lines of this file imported before hold (lines.py)."""
+        first = int.from_bytes(hashlib.blake2b(base, digest_size=8).digest(), "big", signed=True)
+        while True:
+            key = first
+            if occurrence := self.occurrences.next(first):
+                digest = hashlib.blake2b(base + b"#%d" % occurrence, digest_size=8).digest()
+                key = int.from_bytes(digest, "big", signed=True)
+            if not self.known.taken(key):
+                return key
 
     def write_batch(self, batch: list[_HistoryRow]) -> None:
-        known = self.writer.imported([row.key for row in batch])  # key -> history id, one query (writers.py)
+        # key -> history id of the keys imported before, and those stored without a line digest (one query)
+        known, undigested = self.writer.imported([row.key for row in batch])
         new = [row for row in batch if row.key not in known]
         self.summary.duplicates += len(batch) - len(new)
+        if undigested:  # stored before lines had digests: the next re-import will know them without parsing
+            self.writer.fill_digests([(row.key, row.digest) for row in batch if row.key in undigested and row.digest])
         # Lines imported before are matched again only when a contact of theirs no longer identifies anybody
         # (shared, house, junk): only through such a contact can an earlier rule have merged them into
         # somebody else. Other lines match exactly as before, so a plain re-import stays cheap.
@@ -684,8 +772,14 @@ class _HistoryImporter(_Importer):
         ids = self.writer.insert_history([(pk, *row.values) for pk, row in new])
         run_id = self.run.pk
         self.writer.insert_keys(
-            (self.kind, row.key, run_id, row.line, history_id) for (_, row), history_id in zip(new, ids, strict=True)
+            (self.kind, row.key, run_id, row.line, history_id, row.digest)
+            for (_, row), history_id in zip(new, ids, strict=True)
         )
+        # The catalogue learns from the lines this import writes (those imported before were learnt then).
+        add = self.learner.add
+        for _, row in new:
+            _, category, service_name, service_date, quantity, amount, *_ = row.values
+            add(service_name, category, service_date, amount, quantity)
         self.summary.imported += len(new)
         self.touched_customers.update(pk for pk, _ in new)
         if self.touched_dates is not None:
@@ -760,7 +854,7 @@ class _ClientImporter(_Importer):
     kind = ImportRun.Kind.CLIENTS
     identity_columns = ("Client", "Email", "Telefono")
 
-    def parse(self, line: int, cells, chunk: "_Chunk") -> _ClientRow:
+    def parse(self, line: int, ordinal: int, cells, chunk: "_Chunk") -> _ClientRow:
         get = self.table.get
         raw_email, raw_phone = cell_text(get(cells, "Email")), cell_text(get(cells, "Telefono"))
         identity = self.identity(cells)
@@ -902,7 +996,9 @@ def _run_import(
         _one_import_at_a_time(),
         Report(report_path, table.header) as report,
     ):
-        scan = scan_file(path, importer_class.kind, importer_class.identity_columns)
+        scan = scan_file(
+            path, importer_class.kind, importer_class.identity_columns, digest=importer_class.digests_lines
+        )
         summary = ImportSummary(
             kind=table.kind, file_name=file_name or Path(path).name, encoding=table.encoding, dry_run=dry_run
         )

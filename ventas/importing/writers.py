@@ -13,7 +13,8 @@ import json
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
-from django.db import connection
+import numpy as np
+from django.db import connection, transaction
 
 from ventas.models import ImportedRow, ServiceHistory
 
@@ -29,7 +30,7 @@ HISTORY_FIELDS = (
     "season",
     "year",
 )
-KEY_FIELDS = ("source", "key", "run_id", "line", "history_id")
+KEY_FIELDS = ("source", "key", "run_id", "line", "history_id", "line_hash")
 
 
 def _quoted(model, columns: Sequence[str]) -> tuple[str, str]:
@@ -50,22 +51,57 @@ class HistoryWriter:
     # one statement whatever the parameter limit, and the planner probes the unique index once per value.
     IN_LIST = "IN (SELECT value FROM json_each(%s))"
 
-    def imported(self, keys: Sequence[int]) -> dict[int, int | None]:
-        """key -> history id of the keys imported before (one query)."""
-        return self._pairs(ImportedRow, "key", "history_id", keys)
+    def imported(self, keys: Sequence[int]) -> tuple[dict[int, int | None], set[int]]:
+        """key -> history id of the keys imported before, and which of them have no line digest (one query)."""
+        rows = self._select(ImportedRow, "key", ("key", "history_id", "line_hash"), keys)
+        return {key: history_id for key, history_id, _ in rows}, {key for key, _, digest in rows if digest is None}
 
     def customers_of(self, history_ids: Sequence[int]) -> dict[int, int]:
         """history id -> its customer now, for the rows that still exist (one query)."""
-        return self._pairs(ServiceHistory, "id", "cliente_id", history_ids)
+        return dict(self._select(ServiceHistory, "id", ("id", "cliente_id"), history_ids))
 
-    def _pairs(self, model, column: str, value: str, wanted: Sequence[int]) -> dict:
+    def _select(self, model, column: str, values: Sequence[str], wanted: Sequence[int]) -> list[tuple]:
         if not wanted:
-            return {}
-        table, columns = _quoted(model, (column, value))
+            return []
+        table, columns = _quoted(model, values)
         sql = f"SELECT {columns} FROM {table} WHERE {connection.ops.quote_name(column)} "  # noqa: S608
         with connection.cursor() as cursor:
             cursor.execute(sql + self.IN_LIST, [self.array_param(wanted)])
-            return dict(cursor.fetchall())
+            return cursor.fetchall()
+
+    def stored_lines(self, digests: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(digests, keys) of the lines among `digests` stored by earlier imports: the digests go into a
+        temporary table joined with the stored ones in one query, whatever their number (lines.py)."""
+        table, column = _quoted(ImportedRow, ("line_hash",))
+        join = (
+            f"SELECT d.digest, i.{connection.ops.quote_name('key')} FROM {_DIGESTS} d "  # noqa: S608
+            f"JOIN {table} i ON i.{column} = d.digest"
+        )
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"CREATE TEMPORARY TABLE {_DIGESTS} (digest bigint NOT NULL)")
+            try:
+                self._load_digests(cursor, digests)
+                pairs = self._select_pairs(cursor, join)
+            finally:
+                cursor.execute(f"DROP TABLE {_DIGESTS}")
+        return pairs[:, 0], pairs[:, 1]
+
+    def _load_digests(self, cursor, digests: np.ndarray) -> None:
+        cursor.executemany(f"INSERT INTO {_DIGESTS} VALUES (%s)", [(value,) for value in digests.tolist()])  # noqa: S608
+
+    def _select_pairs(self, cursor, sql: str) -> np.ndarray:
+        cursor.execute(sql)
+        return np.array(cursor.fetchall(), dtype=np.int64).reshape(-1, 2)
+
+    def fill_digests(self, pairs: Sequence[tuple[int, int]]) -> None:
+        """Store the line digest of keys imported before digests existed: (key, digest) pairs."""
+        table, column = _quoted(ImportedRow, ("line_hash",))
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                f"UPDATE {table} SET {column} = %s WHERE {connection.ops.quote_name('key')} = %s "  # noqa: S608
+                f"AND {column} IS NULL",
+                [(digest, key) for key, digest in pairs],
+            )
 
     def array_param(self, values: Sequence[int]) -> str:
         return json.dumps(list(values))
@@ -89,6 +125,16 @@ def _insert_many(cursor, model, fields: Sequence[str], rows: list[tuple]) -> Non
     marks = ", ".join(["%s"] * len(fields))
     cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)  # noqa: S608 names from the model
 
+
+# The temporary table of a file's line digests (`stored_lines`), one per connection while it is used.
+_DIGESTS = "import_line_digests"
+
+# COPY's binary format (PostgreSQL's "COPY" page): signature, flags, header extension length; each row is its field
+# count then each field's byte length and big-endian value; -1 ends the data.
+_BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(4) + bytes(4)
+_BINARY_TRAILER = b"\xff\xff"
+_BINARY_ROW_1 = np.dtype([("fields", ">i2"), ("size", ">i4"), ("value", ">i8")])
+_BINARY_ROW_2 = np.dtype([("fields", ">i2"), ("size1", ">i4"), ("value1", ">i8"), ("size2", ">i4"), ("value2", ">i8")])
 
 # COPY's text format: backslash escapes for the characters that delimit fields and rows.
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
@@ -141,6 +187,38 @@ class PostgresHistoryWriter(HistoryWriter):
 
     def insert_keys(self, rows: Iterable[tuple]) -> None:
         copy_rows(ImportedRow._meta.db_table, KEY_FIELDS, rows)
+
+    # Digests travel in COPY's binary format, built and read by numpy: no Python object per line either way.
+    def _load_digests(self, cursor, digests: np.ndarray) -> None:
+        rows = np.empty(len(digests), dtype=_BINARY_ROW_1)
+        rows["fields"], rows["size"], rows["value"] = 1, 8, digests
+        data = _BINARY_HEADER + rows.tobytes() + _BINARY_TRAILER
+        cursor.cursor.copy_expert(f"COPY {_DIGESTS} FROM STDIN WITH (FORMAT binary)", io.BytesIO(data), len(data))
+        cursor.execute(f"ANALYZE {_DIGESTS}")  # so the planner knows how many there are
+        cursor.execute("SET LOCAL work_mem = '64MB'")  # the join's hash table in one piece (this transaction only)
+
+    def _select_pairs(self, cursor, sql: str) -> np.ndarray:
+        buffer = io.BytesIO()
+        cursor.cursor.copy_expert(f"COPY ({sql}) TO STDOUT WITH (FORMAT binary)", buffer)
+        data = buffer.getbuffer()
+        start = len(_BINARY_HEADER) + int.from_bytes(data[len(_BINARY_HEADER) - 4 : len(_BINARY_HEADER)], "big")
+        rows = np.frombuffer(data[start : len(data) - len(_BINARY_TRAILER)], dtype=_BINARY_ROW_2)
+        if len(rows) and not ((rows["fields"] == 2) & (rows["size1"] == 8) & (rows["size2"] == 8)).all():
+            raise ValueError("unexpected COPY binary row")  # a NULL or another type: never for these columns
+        return np.column_stack([rows["value1"], rows["value2"]]).astype(np.int64)
+
+    def fill_digests(self, pairs: Sequence[tuple[int, int]]) -> None:
+        if not pairs:
+            return
+        table, column = _quoted(ImportedRow, ("line_hash",))
+        keys, digests = zip(*pairs, strict=True)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} t SET {column} = v.digest "  # noqa: S608
+                "FROM unnest(%s::bigint[], %s::bigint[]) AS v(k, digest) "
+                f"WHERE t.{connection.ops.quote_name('key')} = v.k AND t.{column} IS NULL",
+                [self.array_param(keys), self.array_param(digests)],
+            )
 
 
 def history_writer() -> HistoryWriter:

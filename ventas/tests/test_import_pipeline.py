@@ -3,7 +3,9 @@
 import threading
 import time
 from io import StringIO
+from unittest.mock import ANY
 
+import numpy as np
 import pytest
 from django.core.files.base import ContentFile
 from django.core.management import call_command
@@ -135,10 +137,27 @@ def test_the_duplicate_lookup_answers_history_ids_and_their_customers(tmp_path):
     import_history(write_csv(tmp_path, [line(reserva="1"), line(reserva="2")]))
     writer = history_writer()
     rows = dict(ImportedRow.objects.values_list("key", "history_id"))
-    assert writer.imported([*rows, 12345]) == rows
+    assert writer.imported([*rows, 12345]) == (rows, set())  # every key stored with its line digest
     cliente = Cliente.objects.get()
     assert writer.customers_of([*rows.values(), 999_999]) == {pk: cliente.pk for pk in rows.values()}
-    assert writer.imported([]) == {} == writer.customers_of([])
+    assert writer.imported([]) == ({}, set())
+    assert writer.customers_of([]) == {}
+
+
+@pytest.mark.django_db
+def test_stored_lines_are_found_by_digest_and_old_keys_get_theirs(tmp_path):
+    import_history(write_csv(tmp_path, [line(reserva="1"), line(reserva="2")]))
+    writer = history_writer()
+    stored = dict(ImportedRow.objects.values_list("line_hash", "key"))
+    found, keys = writer.stored_lines(np.array([*stored, 42], dtype=np.int64))
+    assert dict(zip(found.tolist(), keys.tolist(), strict=True)) == stored
+    # Keys stored before lines had digests are reported as such, and take the digest they are given.
+    first, second = stored.values()
+    ImportedRow.objects.update(line_hash=None)
+    assert writer.imported([first, second]) == ({first: ANY, second: ANY}, {first, second})
+    writer.fill_digests([(first, 7)])
+    writer.fill_digests([])
+    assert dict(ImportedRow.objects.values_list("key", "line_hash")) == {first: 7, second: None}
 
 
 @pytest.mark.django_db

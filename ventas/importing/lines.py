@@ -1,0 +1,123 @@
+"""Lines imported before, recognised from their cells as written, so a re-import does not parse them again.
+
+Parsing a history line (cleaning its name, date, amount and service, hashing its natural key) is what a
+re-import of a large export spends its time on, although almost every line is byte for byte one that an earlier
+import stored. So every stored line also keeps a digest of its cells as written (`ImportedRow.line_hash`), and the
+first pass over a file (`scan_file`) digests each line too. After that pass one join finds which of the file's
+lines are stored, and the key each was stored under. The second pass counts such a line as imported before
+without parsing it, unless it needs what only parsing gives (its customer checked again, see services.py).
+
+Rules that keep this exact:
+- The digest covers every cell, so any change in a line (an amount, a trailing column) makes it a new line that
+  is parsed and keyed as before; identical lines in one file are told apart by their occurrence, numbered in file
+  order as the natural keys are (`OccurrenceCounter`), so a 41st identical service imports when 40 were stored.
+- A stored line keeps its stored key, also when it must be parsed; a new line's natural key never takes a key
+  that a stored line of the same file holds (`KnownLines.taken`), wherever that line is in the file.
+- Lines stored before this digest existed have none: they are parsed and matched by natural key as always, and
+  get their digest then, so the next re-import is fast.
+
+Memory: 8 bytes per line during the first pass, then 16 (digest and stored key) until the import ends.
+"""
+
+import hashlib
+from array import array
+from bisect import bisect_left
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+# Changing how a line is digested must change this prefix (old digests then simply stop matching).
+_VERSION = b"1\x1f"
+
+
+def line_digest(cells: Sequence) -> int:
+    """Signed 64-bit digest of a line's cells as written (CSV text, or .xlsx values as text)."""
+    try:
+        text = "\x1f".join(cells)
+    except TypeError:  # .xlsx: numbers, dates, None
+        text = "\x1f".join("" if cell is None else str(cell) for cell in cells)
+    return int.from_bytes(hashlib.blake2b(_VERSION + text.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+def with_occurrence(digest: int, occurrence: int) -> int:
+    """The digest of the `occurrence`-th repeat (0: the first) of a line in one file."""
+    if not occurrence:
+        return digest
+    raw = digest.to_bytes(8, "big", signed=True) + b"#%d" % occurrence
+    return int.from_bytes(hashlib.blake2b(raw, digest_size=8).digest(), "big", signed=True)
+
+
+class LineDigests:
+    """The first pass's digest of every line, by ordinal (the n-th line the reader yields, from 0)."""
+
+    def __init__(self):
+        self._digests = array("q")
+        self.add = self._digests.append
+
+    def __len__(self) -> int:
+        return len(self._digests)
+
+    def skip(self) -> None:
+        """A line without cells to digest (unreadable): keeps the ordinals aligned."""
+        self._digests.append(0)
+
+    def numbered(self) -> np.ndarray:
+        """Each line's digest with its occurrence among identical lines, in file order."""
+        digests = np.frombuffer(self._digests, dtype=np.int64).copy() if self._digests else np.zeros(0, np.int64)
+        if not len(digests):
+            return digests
+        order = np.argsort(digests, kind="stable")  # equal digests stay in file order
+        ordered = digests[order]
+        starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+        sizes = np.diff(np.r_[starts, len(ordered)])
+        occurrence = np.arange(len(ordered)) - np.repeat(starts, sizes)
+        for position in np.flatnonzero(occurrence):  # repeats are few: the rest keep their digest
+            index = order[position]
+            digests[index] = with_occurrence(int(digests[index]), int(occurrence[position]))
+        return digests
+
+
+class KnownLines:
+    """Which lines of the file were imported before, and under which key (`find`: one query)."""
+
+    def __init__(self, digests: np.ndarray, stored: np.ndarray):
+        self.digests = array("q", digests.tobytes())  # by ordinal
+        self.stored = array("q", stored.tobytes())  # by ordinal: the stored key, 0 for a new line
+        self._taken = array("q", np.unique(stored[stored != 0]).tobytes())
+        self.count = int(np.count_nonzero(stored))
+
+    @classmethod
+    def find(cls, digests: LineDigests, lookup: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]) -> "KnownLines":
+        """`lookup(unique digests)` -> (digests found, their stored keys), both int64 arrays."""
+        numbered = digests.numbered()
+        stored = np.zeros(len(numbered), np.int64)
+        unique = np.unique(numbered)
+        if len(unique):
+            found, keys = lookup(unique)
+            if len(found):
+                order = np.argsort(found, kind="stable")
+                found, keys = found[order], keys[order]
+                position = np.searchsorted(found, numbered).clip(max=len(found) - 1)
+                hit = found[position] == numbered
+                stored[hit] = keys[position[hit]]
+        return cls(numbered, stored)
+
+    @classmethod
+    def none(cls) -> "KnownLines":
+        empty = np.zeros(0, np.int64)
+        return cls(empty, empty)
+
+    def digest(self, ordinal: int) -> int | None:
+        return self.digests[ordinal] if ordinal < len(self.digests) else None
+
+    def stored_key(self, ordinal: int) -> int:
+        """The key the line was stored under, 0 when it is new."""
+        return self.stored[ordinal] if ordinal < len(self.stored) else 0
+
+    def taken(self, key: int) -> bool:
+        """Whether a line of this file imported before holds `key` (a new line must not take it)."""
+        taken = self._taken
+        if not taken:
+            return False
+        index = bisect_left(taken, key)
+        return index < len(taken) and taken[index] == key
