@@ -491,17 +491,15 @@ class _Importer:
                 continue
             self._flush_empty(pending_empty, chunk)
             chunk.rows_read += 1
-            if self.imported_before(ordinal, line, cells, chunk):
-                continue
-            if error := self.spreadsheet_error(cells):
-                chunk.reject(line, cells, f"error de planilla: {error.strip()} en la fila")
-                continue
-            try:
-                row = self.parse(line, ordinal, cells, chunk)
-            except CellError as exc:
-                chunk.reject(line, cells, str(exc))
-                continue
-            chunk.rows.append(row)
+            if not self.imported_before(ordinal, line, cells, chunk):
+                if error := self.spreadsheet_error(cells):
+                    chunk.reject(line, cells, f"error de planilla: {error.strip()} en la fila")
+                    continue
+                try:
+                    chunk.rows.append(self.parse(line, ordinal, cells, chunk))
+                except CellError as exc:
+                    chunk.reject(line, cells, str(exc))
+                    continue
             if len(chunk.rows) >= self.batch_size:
                 yield chunk
                 chunk = _Chunk()
@@ -521,7 +519,8 @@ class _Importer:
             self.progress(self.summary)
 
     def imported_before(self, ordinal: int, line: int, cells, chunk: "_Chunk") -> bool:
-        """True for a line counted as imported before without being parsed (history: lines.py)."""
+        """True for a line known as imported before without parsing it (history: lines.py); it is counted, or
+        added to `chunk.rows` for what the writer must still do with it."""
         return False
 
     def parse(self, line: int, ordinal: int, cells, chunk: "_Chunk"):  # pragma: no cover - abstract
@@ -618,7 +617,7 @@ class _HistoryRow:
     line: int
     identity: Identity
     key: int
-    values: tuple  # writers.HISTORY_FIELDS without cliente_id
+    values: tuple | None  # writers.HISTORY_FIELDS without cliente_id; None: known to be stored (lines.py)
     cells: list
     digest: int | None  # of the cells as written (lines.py)
 
@@ -656,18 +655,23 @@ class _HistoryImporter(_Importer):
         self.touched_dates: set[datetime.date] | None = set()  # None: every month of those customers
 
     def imported_before(self, ordinal: int, line: int, cells, chunk: "_Chunk") -> bool:
-        """A line stored by an earlier import is counted as a duplicate without parsing it (lines.py), with its
-        date and amount counted and observed as `parse` would; unless a contact of it identifies nobody now: then
-        it is parsed and its customer checked again (`write_batch`)."""
-        if not self.known.stored_key(ordinal):
+        """A line stored by an earlier import is a duplicate known without parsing it (lines.py); its date and
+        amount are counted and observed as `parse` would. When a contact of it identifies nobody now, its
+        customer is checked again (`write_batch`): it goes to the writer with its identity and stored key only."""
+        if not (key := self.known.stored_key(ordinal)):
             return False
         email, phone, raw_date, raw_amount = self.known_cells(cells)
-        if self.contacts.dropped(email, phone):
-            return False
+        recheck = self.contacts.dropped(email, phone)
+        if recheck and (identity := self.identity(cells)).is_empty():
+            return False  # rejected by `parse` ("sin datos del cliente")
         self.service_date(line, cells, chunk, raw_date)
         if cell_text(raw_amount) == "":
             chunk.blank_amounts += 1
-        chunk.duplicates += 1
+        if recheck:
+            row = _HistoryRow(line=line, identity=identity, key=key, values=None, cells=cells, digest=None)
+            chunk.rows.append(row)
+        else:
+            chunk.duplicates += 1
         return True
 
     def parse(self, line: int, ordinal: int, cells, chunk: "_Chunk") -> _HistoryRow:
@@ -743,7 +747,7 @@ class _HistoryImporter(_Importer):
     def write_batch(self, batch: list[_HistoryRow]) -> None:
         # key -> history id of the keys imported before, and those stored without a line digest (one query)
         known, undigested = self.writer.imported([row.key for row in batch])
-        new = [row for row in batch if row.key not in known]
+        new = [row for row in batch if row.key not in known and row.values is not None]
         self.summary.duplicates += len(batch) - len(new)
         if undigested:  # stored before lines had digests: the next re-import will know them without parsing
             self.writer.fill_digests([(row.key, row.digest) for row in batch if row.key in undigested and row.digest])

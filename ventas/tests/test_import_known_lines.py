@@ -145,14 +145,27 @@ def test_lines_stored_without_a_digest_are_parsed_once_and_get_it(tmp_path, pars
 
 
 @pytest.mark.django_db
-def test_a_line_with_a_shared_contact_is_parsed_again_to_check_its_customer(tmp_path, parsed, settings):
-    settings.IMPORT_SHARED_CONTACT_NAMES = 3
+def test_a_line_with_a_shared_contact_is_checked_again_without_being_parsed(tmp_path, parsed, settings, monkeypatch):
+    """Its customer is chosen again (re-attribution, test_import_reattribution.py) from its identity alone."""
+    settings.IMPORT_SHARED_CONTACT_NAMES = 1_000_000  # imported before shared contacts were recognised
     shared = [line(cliente=name, mail="reservas@example.org", telefono="", reserva=name) for name in "ABC"]
-    path = write_csv(tmp_path, [*shared, line(reserva="own")])
-    import_history(path)
+    nameless = line(cliente="", mail="reservas@example.org", telefono="", reserva="D")
+    path = write_csv(tmp_path, [*shared, line(reserva="own"), nameless])
+    assert import_history(path).imported == 5
+    settings.IMPORT_SHARED_CONTACT_NAMES = 3
+    checked = []
+    customer_ids = services._HistoryImporter.customer_ids
+
+    def spy(self, rows, *args, **kwargs):
+        checked.extend(row.line for row in rows)
+        return customer_ids(self, rows, *args, **kwargs)
+
+    monkeypatch.setattr(services._HistoryImporter, "customer_ids", spy)
     parsed.clear()
     summary = import_history(path)
-    assert (summary.imported, summary.duplicates, parsed) == (0, 4, [2, 3, 4])
+    # The nameless line has nothing left that identifies anybody: parsed, and rejected as a new line would be.
+    assert (summary.imported, summary.duplicates, summary.rejected, summary.reattributed) == (0, 4, 1, 2)
+    assert (checked, parsed) == ([2, 3, 4], [6])
 
 
 @pytest.mark.django_db
