@@ -16,7 +16,8 @@ Rules that keep this exact:
 - Lines stored before this digest existed have none: they are parsed and matched by natural key as always, and
   get their digest then, so the next re-import is fast.
 
-Memory: 8 bytes per line during the first pass, then 16 (digest and stored key) until the import ends.
+Memory: 8 bytes per line during the first pass, then 32 (digest, stored key, history row and its customer) until
+the import ends.
 """
 
 import hashlib
@@ -80,32 +81,34 @@ class LineDigests:
 class KnownLines:
     """Which lines of the file were imported before, and under which key (`find`: one query)."""
 
-    def __init__(self, digests: np.ndarray, stored: np.ndarray):
+    def __init__(self, digests: np.ndarray, stored: np.ndarray, history: np.ndarray, customers: np.ndarray):
         self.digests = array("q", digests.tobytes())  # by ordinal
         self.stored = array("q", stored.tobytes())  # by ordinal: the stored key, 0 for a new line
+        self.history = array("q", history.tobytes())  # by ordinal: the history row it created, 0 if unknown or gone
+        self.customers = array("q", customers.tobytes())  # by ordinal: that row's customer when the import began
         self._taken = array("q", np.unique(stored[stored != 0]).tobytes())
         self.count = int(np.count_nonzero(stored))
 
     @classmethod
-    def find(cls, digests: LineDigests, lookup: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]) -> "KnownLines":
-        """`lookup(unique digests)` -> (digests found, their stored keys), both int64 arrays."""
+    def find(cls, digests: LineDigests, lookup: Callable[[np.ndarray], np.ndarray]) -> "KnownLines":
+        """`lookup(unique digests)` -> int64 rows (digest, stored key, history id, its customer; 0 when none) of
+        the stored ones."""
         numbered = digests.numbered()
-        stored = np.zeros(len(numbered), np.int64)
+        found = np.zeros((len(numbered), 3), np.int64)
         unique = np.unique(numbered)
         if len(unique):
-            found, keys = lookup(unique)
-            if len(found):
-                order = np.argsort(found, kind="stable")
-                found, keys = found[order], keys[order]
-                position = np.searchsorted(found, numbered).clip(max=len(found) - 1)
-                hit = found[position] == numbered
-                stored[hit] = keys[position[hit]]
-        return cls(numbered, stored)
+            rows = lookup(unique)
+            if len(rows):
+                rows = rows[np.argsort(rows[:, 0], kind="stable")]
+                position = np.searchsorted(rows[:, 0], numbered).clip(max=len(rows) - 1)
+                hit = rows[position, 0] == numbered
+                found[hit] = rows[position[hit], 1:]
+        return cls(numbered, *(np.ascontiguousarray(found[:, n]) for n in range(3)))
 
     @classmethod
     def none(cls) -> "KnownLines":
         empty = np.zeros(0, np.int64)
-        return cls(empty, empty)
+        return cls(empty, empty, empty, empty)
 
     def digest(self, ordinal: int) -> int | None:
         return self.digests[ordinal] if ordinal < len(self.digests) else None
@@ -113,6 +116,14 @@ class KnownLines:
     def stored_key(self, ordinal: int) -> int:
         """The key the line was stored under, 0 when it is new."""
         return self.stored[ordinal] if ordinal < len(self.stored) else 0
+
+    def history_id(self, ordinal: int) -> int:
+        """The history row a stored line created (0 when not recorded or deleted since)."""
+        return self.history[ordinal] if ordinal < len(self.history) else 0
+
+    def customer(self, ordinal: int) -> int:
+        """The customer of that history row when the import began (0 with no row)."""
+        return self.customers[ordinal] if ordinal < len(self.customers) else 0
 
     def taken(self, key: int) -> bool:
         """Whether a line of this file imported before holds `key` (a new line must not take it)."""

@@ -620,6 +620,8 @@ class _HistoryRow:
     values: tuple | None  # writers.HISTORY_FIELDS without cliente_id; None: known to be stored (lines.py)
     cells: list
     digest: int | None  # of the cells as written (lines.py)
+    # With values None: (the history row it created, its customer when the import began), None without a row.
+    stored: tuple[int, int] | None = None
 
 
 class _HistoryImporter(_Importer):
@@ -668,8 +670,11 @@ class _HistoryImporter(_Importer):
         if cell_text(raw_amount) == "":
             chunk.blank_amounts += 1
         if recheck:
-            row = _HistoryRow(line=line, identity=identity, key=key, values=None, cells=cells, digest=None)
-            chunk.rows.append(row)
+            history_id = self.known.history_id(ordinal)
+            stored = (history_id, self.known.customer(ordinal)) if history_id else None
+            chunk.rows.append(
+                _HistoryRow(line=line, identity=identity, key=key, values=None, cells=cells, digest=None, stored=stored)
+            )
         else:
             chunk.duplicates += 1
         return True
@@ -745,8 +750,10 @@ class _HistoryImporter(_Importer):
                 return key
 
     def write_batch(self, batch: list[_HistoryRow]) -> None:
-        # key -> history id of the keys imported before, and those stored without a line digest (one query)
-        known, undigested = self.writer.imported([row.key for row in batch])
+        # key -> history id of the keys imported before, and those stored without a line digest (one query for
+        # the parsed lines; those known from their digest came with their history row)
+        known, undigested = self.writer.imported([row.key for row in batch if row.values is not None])
+        known.update((row.key, row.stored[0] if row.stored else None) for row in batch if row.values is None)
         new = [row for row in batch if row.key not in known and row.values is not None]
         self.summary.duplicates += len(batch) - len(new)
         if undigested:  # stored before lines had digests: the next re-import will know them without parsing
@@ -760,7 +767,8 @@ class _HistoryImporter(_Importer):
             self.observe_ambiguous(row)
         moves = []
         if recheck:
-            current = self.writer.customers_of([known[row.key] for row in recheck])
+            current = self.writer.customers_of([known[row.key] for row in recheck if row.values is not None])
+            current.update(row.stored for row in recheck if row.stored)
             for row, pk in zip(recheck, cliente_ids[len(new) :], strict=True):
                 before = current.get(known[row.key])
                 if before is not None and before != pk:

@@ -69,29 +69,32 @@ class HistoryWriter:
             cursor.execute(sql + self.IN_LIST, [self.array_param(wanted)])
             return cursor.fetchall()
 
-    def stored_lines(self, digests: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(digests, keys) of the lines among `digests` stored by earlier imports: the digests go into a
-        temporary table joined with the stored ones in one query, whatever their number (lines.py)."""
+    def stored_lines(self, digests: np.ndarray) -> np.ndarray:
+        """(digest, key, history id, its customer now) of the lines among `digests` stored by earlier imports, as
+        rows of an int64 array (0: no history row recorded, or it is gone): the digests go into a temporary table
+        joined with the stored ones in one query, whatever their number (lines.py)."""
         table, column = _quoted(ImportedRow, ("line_hash",))
+        history = connection.ops.quote_name(ServiceHistory._meta.db_table)
+        quote = connection.ops.quote_name
         join = (
-            f"SELECT d.digest, i.{connection.ops.quote_name('key')} FROM {_DIGESTS} d "  # noqa: S608
-            f"JOIN {table} i ON i.{column} = d.digest"
+            f"SELECT d.digest, i.{quote('key')}, COALESCE(h.id, 0), COALESCE(h.cliente_id, 0) "  # noqa: S608
+            f"FROM {_DIGESTS} d JOIN {table} i ON i.{column} = d.digest "
+            f"LEFT JOIN {history} h ON h.id = i.{quote('history_id')}"
         )
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(f"CREATE TEMPORARY TABLE {_DIGESTS} (digest bigint NOT NULL)")
             try:
                 self._load_digests(cursor, digests)
-                pairs = self._select_pairs(cursor, join)
+                return self._select_integers(cursor, join, 4)
             finally:
                 cursor.execute(f"DROP TABLE {_DIGESTS}")
-        return pairs[:, 0], pairs[:, 1]
 
     def _load_digests(self, cursor, digests: np.ndarray) -> None:
         cursor.executemany(f"INSERT INTO {_DIGESTS} VALUES (%s)", [(value,) for value in digests.tolist()])  # noqa: S608
 
-    def _select_pairs(self, cursor, sql: str) -> np.ndarray:
+    def _select_integers(self, cursor, sql: str, columns: int) -> np.ndarray:
         cursor.execute(sql)
-        return np.array(cursor.fetchall(), dtype=np.int64).reshape(-1, 2)
+        return np.array(cursor.fetchall(), dtype=np.int64).reshape(-1, columns)
 
     def fill_digests(self, pairs: Sequence[tuple[int, int]]) -> None:
         """Store the line digest of keys imported before digests existed: (key, digest) pairs."""
@@ -133,8 +136,15 @@ _DIGESTS = "import_line_digests"
 # count then each field's byte length and big-endian value; -1 ends the data.
 _BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(4) + bytes(4)
 _BINARY_TRAILER = b"\xff\xff"
-_BINARY_ROW_1 = np.dtype([("fields", ">i2"), ("size", ">i4"), ("value", ">i8")])
-_BINARY_ROW_2 = np.dtype([("fields", ">i2"), ("size1", ">i4"), ("value1", ">i8"), ("size2", ">i4"), ("value2", ">i8")])
+
+
+def _binary_row(columns: int) -> np.dtype:
+    """A COPY binary row of `columns` bigints."""
+    fields = [("fields", ">i2")]
+    for n in range(columns):
+        fields += [(f"size{n}", ">i4"), (f"value{n}", ">i8")]
+    return np.dtype(fields)
+
 
 # COPY's text format: backslash escapes for the characters that delimit fields and rows.
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
@@ -190,22 +200,23 @@ class PostgresHistoryWriter(HistoryWriter):
 
     # Digests travel in COPY's binary format, built and read by numpy: no Python object per line either way.
     def _load_digests(self, cursor, digests: np.ndarray) -> None:
-        rows = np.empty(len(digests), dtype=_BINARY_ROW_1)
-        rows["fields"], rows["size"], rows["value"] = 1, 8, digests
+        rows = np.empty(len(digests), dtype=_binary_row(1))
+        rows["fields"], rows["size0"], rows["value0"] = 1, 8, digests
         data = _BINARY_HEADER + rows.tobytes() + _BINARY_TRAILER
         cursor.cursor.copy_expert(f"COPY {_DIGESTS} FROM STDIN WITH (FORMAT binary)", io.BytesIO(data), len(data))
         cursor.execute(f"ANALYZE {_DIGESTS}")  # so the planner knows how many there are
         cursor.execute("SET LOCAL work_mem = '64MB'")  # the join's hash table in one piece (this transaction only)
 
-    def _select_pairs(self, cursor, sql: str) -> np.ndarray:
+    def _select_integers(self, cursor, sql: str, columns: int) -> np.ndarray:
         buffer = io.BytesIO()
         cursor.cursor.copy_expert(f"COPY ({sql}) TO STDOUT WITH (FORMAT binary)", buffer)
         data = buffer.getbuffer()
         start = len(_BINARY_HEADER) + int.from_bytes(data[len(_BINARY_HEADER) - 4 : len(_BINARY_HEADER)], "big")
-        rows = np.frombuffer(data[start : len(data) - len(_BINARY_TRAILER)], dtype=_BINARY_ROW_2)
-        if len(rows) and not ((rows["fields"] == 2) & (rows["size1"] == 8) & (rows["size2"] == 8)).all():
+        rows = np.frombuffer(data[start : len(data) - len(_BINARY_TRAILER)], dtype=_binary_row(columns))
+        expected = (rows["fields"] == columns).all() and all((rows[f"size{n}"] == 8).all() for n in range(columns))
+        if len(rows) and not expected:
             raise ValueError("unexpected COPY binary row")  # a NULL or another type: never for these columns
-        return np.column_stack([rows["value1"], rows["value2"]]).astype(np.int64)
+        return np.column_stack([rows[f"value{n}"] for n in range(columns)]).astype(np.int64).reshape(-1, columns)
 
     def fill_digests(self, pairs: Sequence[tuple[int, int]]) -> None:
         if not pairs:

@@ -67,11 +67,13 @@ def test_known_lines_map_each_line_to_its_stored_key_and_hold_those_keys():
 
     def lookup(unique):
         assert sorted(unique.tolist()) == sorted(numbered.tolist())
-        found = np.array([d for d in unique.tolist() if d in stored], dtype=np.int64)
-        return found, np.array([stored[d] for d in found.tolist()], dtype=np.int64)
+        rows = [(d, stored[d], stored[d] + 1, 9) for d in reversed(unique.tolist()) if d in stored]
+        return np.array(rows, dtype=np.int64).reshape(-1, 4)
 
     known = KnownLines.find(digests, lookup)
     assert [known.stored_key(i) for i in range(4)] == [500, 0, 700, 0]  # past the end: new
+    assert [known.history_id(i) for i in range(4)] == [501, 0, 701, 0]
+    assert [known.customer(i) for i in range(4)] == [9, 0, 9, 0]
     assert known.count == 2
     assert (known.taken(500), known.taken(700), known.taken(600)) == (True, True, False)
     assert not KnownLines.none().taken(500) and KnownLines.none().digest(0) is None

@@ -148,11 +148,18 @@ def test_the_duplicate_lookup_answers_history_ids_and_their_customers(tmp_path):
 def test_stored_lines_are_found_by_digest_and_old_keys_get_theirs(tmp_path):
     import_history(write_csv(tmp_path, [line(reserva="1"), line(reserva="2")]))
     writer = history_writer()
-    stored = dict(ImportedRow.objects.values_list("line_hash", "key"))
-    found, keys = writer.stored_lines(np.array([*stored, 42], dtype=np.int64))
-    assert dict(zip(found.tolist(), keys.tolist(), strict=True)) == stored
+    cliente = Cliente.objects.get()
+    stored = {
+        digest: (key, history_id, cliente.pk)
+        for digest, key, history_id in ImportedRow.objects.values_list("line_hash", "key", "history_id")
+    }
+    found = writer.stored_lines(np.array([*stored, 42], dtype=np.int64))
+    assert {digest: (key, history_id, pk) for digest, key, history_id, pk in found.tolist()} == stored
+    ServiceHistory.objects.filter(pk=next(iter(stored.values()))[1]).delete()
+    found = writer.stored_lines(np.array([*stored], dtype=np.int64))
+    assert sorted(map(tuple, found[:, 2:].tolist())) == [(0, 0), (ANY, cliente.pk)]  # a deleted row: 0
     # Keys stored before lines had digests are reported as such, and take the digest they are given.
-    first, second = stored.values()
+    first, second = (key for key, _, _ in stored.values())
     ImportedRow.objects.update(line_hash=None)
     assert writer.imported([first, second]) == ({first: ANY, second: ANY}, {first, second})
     writer.fill_digests([(first, 7)])
