@@ -27,8 +27,15 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from ventas.importing.readers import UnreadableLine
+
 # Changing how a line is digested must change this prefix (old digests then simply stop matching).
 _VERSION = b"1\x1f"
+
+# A line's facts, found in the first pass (bits): what a stored line adds to the counts without being read again.
+PLACEHOLDER = 1  # dated on the placeholder day
+BLANK_AMOUNT = 2
+UNDATED = 4  # no usable date: the import observes it in the report, so the second pass reads it again
 
 
 def line_digest(cells: Sequence) -> int:
@@ -78,6 +85,45 @@ class LineDigests:
         return digests
 
 
+class FirstPass:
+    """What the first pass keeps of each line, by ordinal: its digest, the index of its (name, email, phone)
+    as written among the file's distinct ones, and its facts (17 bytes a line)."""
+
+    def __init__(self):
+        self.digests = LineDigests()
+        self.identities: dict[tuple, int] = {}  # (name, email, phone) as written -> index
+        self.identity_of = array("q")  # by ordinal; -1: unreadable
+        self.facts = array("B")  # by ordinal
+
+    def read(self, rows, identity_cells: Callable, facts: Callable) -> None:
+        """Consume the reader's (line, cells) rows (unreadable lines have no cells)."""
+        identities, add_identity, add_facts = self.identities, self.identity_of.append, self.facts.append
+        add_digest, blake2b, from_bytes, version = self.digests.add, hashlib.blake2b, int.from_bytes, _VERSION
+        for _, cells in rows:
+            if isinstance(cells, UnreadableLine):
+                self.digests.skip()
+                add_identity(-1)
+                add_facts(0)
+                continue
+            triple = identity_cells(cells)
+            if (index := identities.get(triple)) is None:
+                index = identities[triple] = len(identities)
+            add_identity(index)
+            add_facts(facts(cells))
+            try:  # line_digest, inlined: this loop runs once per line of the file
+                text = "\x1f".join(cells)
+            except TypeError:
+                add_digest(line_digest(cells))
+                continue
+            add_digest(from_bytes(blake2b(version + text.encode(), digest_size=8).digest(), "big", signed=True))
+
+    def identity_counts(self) -> list[tuple[tuple, int]]:
+        """(name, email, phone) as written -> lines, for the shared-contact scan."""
+        ids = np.frombuffer(self.identity_of, dtype=np.int64) if self.identity_of else np.zeros(0, np.int64)
+        counts = np.bincount(ids[ids >= 0], minlength=len(self.identities)).tolist()
+        return list(zip(self.identities, counts, strict=True))
+
+
 class KnownLines:
     """Which lines of the file were imported before, and under which key (`find`: one query)."""
 
@@ -109,6 +155,16 @@ class KnownLines:
     def none(cls) -> "KnownLines":
         empty = np.zeros(0, np.int64)
         return cls(empty, empty, empty, empty)
+
+    def countable(self, first_pass: "FirstPass", dropped: list[bool]) -> bytes:
+        """By ordinal, 1 for a stored line with nothing to check or observe: none of its contacts identifies
+        nobody (`dropped`, by identity index) and it has a usable date."""
+        stored = np.frombuffer(self.stored, dtype=np.int64) if self.stored else np.zeros(0, np.int64)
+        identity = np.frombuffer(first_pass.identity_of, dtype=np.int64)
+        facts = np.frombuffer(first_pass.facts, dtype=np.uint8)
+        dropped_by_identity = np.array([*dropped, False], dtype=bool)  # index -1 (unreadable): the last one
+        countable = (stored != 0) & ~dropped_by_identity[identity] & ((facts & UNDATED) == 0)
+        return countable.astype(np.uint8).tobytes()
 
     def digest(self, ordinal: int) -> int | None:
         return self.digests[ordinal] if ordinal < len(self.digests) else None

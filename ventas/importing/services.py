@@ -58,6 +58,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -82,7 +83,7 @@ from ventas.importing.contacts import (
     is_junk_phone,
     scan_contacts,
 )
-from ventas.importing.lines import KnownLines, LineDigests, line_digest
+from ventas.importing.lines import BLANK_AMOUNT, PLACEHOLDER, UNDATED, FirstPass, KnownLines
 from ventas.importing.matching import (
     AMBIGUOUS,
     CustomerIndex,
@@ -115,6 +116,7 @@ logger = logging.getLogger(__name__)
 
 HISTORY_DATE = 3  # index of the service date in _HistoryRow.values
 BATCH_SIZE = 5000
+READ_PER_CHUNK = 4 * BATCH_SIZE  # lines counted from the first pass before a chunk is handed on anyway
 PREFETCH_CHUNKS = 2  # parsed batches waiting for the writer: bounds memory to ~3 batches of rows
 Progress = Callable[["ImportSummary"], None]
 
@@ -259,18 +261,28 @@ class FileScan:
 
     shared: list[SharedContact]
     ignored: frozenset[str]
-    digests: LineDigests | None = None  # each line's digest (lines.py), when asked for
+    lines: FirstPass | None = None  # what it kept of each line (lines.py), when asked for
+    known: KnownLines | None = None  # which of them were imported before (lines.py), when asked for
     contacts: "_ContactsOf | None" = None  # each distinct email and phone cell of the file, normalised once
 
 
-def scan_file(path: str | Path, kind: str, columns: tuple[str, str, str], *, digest: bool = False) -> FileScan:
+def scan_file(
+    path: str | Path,
+    kind: str,
+    columns: tuple[str, str, str],
+    *,
+    facts: Callable | None = None,
+    lookup: Callable | None = None,
+) -> FileScan:
     """First streaming pass: count the lines of each distinct (name, email, phone) as written, then normalise
     each distinct one once and find the shared contacts (contacts.py). Memory grows with the distinct
-    identities of the file, not with its lines. With `digest`, also each line's digest (lines.py: 8 bytes a line).
+    identities of the file, not with its lines. With `facts` (table -> cells -> small int), also keep each line's
+    digest, identity and facts (lines.py: a few bytes a line), and with `lookup` find the lines imported before
+    (`KnownLines.find`: in this thread, where the database connection is, while another one normalises the
+    identities; the database does the join meanwhile).
     """
     house = house_contacts()
-    triples: Counter = Counter()
-    digests = LineDigests() if digest else None
+    lines = None
     with open_table(path, kind=kind) as table:
         indexes = [table.columns.get(column) for column in columns]
         pick = itemgetter(*indexes) if None not in indexes else None
@@ -281,22 +293,26 @@ def scan_file(path: str | Path, kind: str, columns: tuple[str, str, str], *, dig
                 return pick(cells)
             return tuple(cells[i] if i is not None and i < len(cells) else None for i in indexes)
 
-        def readable(rows):
-            for _, cells in rows:
-                if isinstance(cells, UnreadableLine):
-                    digests.skip()
-                    continue
-                digests.add(line_digest(cells))
-                yield cells
-
-        rows = (cells for _, cells in table.rows if not isinstance(cells, UnreadableLine))
-        # Counter.update counts in C; unreadable lines have no identity.
-        triples.update(map(identity_cells, readable(table.rows) if digests is not None else rows))
+        if facts is None:
+            rows = (cells for _, cells in table.rows if not isinstance(cells, UnreadableLine))
+            # Counter.update counts in C; unreadable lines have no identity.
+            triples = Counter(map(identity_cells, rows)).items()
+        else:
+            lines = FirstPass()
+            lines.read(table.rows, identity_cells, facts(table))
+            triples = lines.identity_counts()
     contacts = _ContactsOf(house)
-    scan = scan_contacts(triples.items(), contacts)
+    known = None
+    if lines is not None and lookup is not None:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-contacts") as pool:
+            scanned = pool.submit(scan_contacts, triples, contacts)
+            known = KnownLines.find(lines.digests, lookup)
+            scan = scanned.result()
+    else:
+        scan = scan_contacts(triples, contacts)
     shared = scan.shared()
     contacts.shared = frozenset(item.contact for item in shared)
-    return FileScan(shared=shared, ignored=house | contacts.shared, digests=digests, contacts=contacts)
+    return FileScan(shared=shared, ignored=house | contacts.shared, lines=lines, known=known, contacts=contacts)
 
 
 class _Contacts(NamedTuple):
@@ -397,7 +413,13 @@ class _Importer:
 
     kind: str
     identity_columns: tuple[str, str, str]  # name, email, phone
-    digests_lines = False  # whether the first pass digests each line (lines.py)
+    # table -> (cells -> the line's facts): when set, the first pass keeps each line's digest and facts (lines.py)
+    line_facts: Callable | None = None
+
+    @staticmethod
+    def known_lines_lookup() -> Callable | None:
+        """Where the first pass finds the lines imported before (lines.py), if this kind stores them."""
+        return None
 
     def __init__(
         self,
@@ -419,8 +441,11 @@ class _Importer:
         self.overlap = overlap  # parse in a background thread while this one writes (False: one thread)
         self.run = run
         self.ignored = scan.ignored
-        self.scan_digests = scan.digests
+        self.first_pass = scan.lines
+        self.known = scan.known or KnownLines.none()
         self.contacts = scan.contacts
+        # By ordinal: 1 for a line counted from what the first pass kept of it, without reading it again.
+        self.counted: bytes = b""
         self.customers = CustomerIndex.load(scan.ignored)
         self.contact_columns = {table.columns.get(column) for column in self.identity_columns[1:]} - {None}
         # Per importer, so the cache (and the importer) go away with the import.
@@ -480,7 +505,16 @@ class _Importer:
         chunk = _Chunk()
         pending_empty: list[int] = []
         # `ordinal` numbers the lines as the first pass did (scan_file), unreadable and blank ones included.
+        counted, count_known = self.counted, self.count_known
         for ordinal, (line, cells) in enumerate(self.table.rows):
+            if ordinal < len(counted) and counted[ordinal]:
+                if pending_empty:
+                    self._flush_empty(pending_empty, chunk)
+                count_known(ordinal, chunk)
+                if chunk.rows_read >= READ_PER_CHUNK:  # progress keeps moving through lines that write nothing
+                    yield chunk
+                    chunk = _Chunk()
+                continue
             if isinstance(cells, UnreadableLine):
                 self._flush_empty(pending_empty, chunk)
                 chunk.rows_read += 1
@@ -517,6 +551,10 @@ class _Importer:
                 self.write_batch(batch)
         if self.progress:
             self.progress(self.summary)
+
+    def count_known(self, ordinal: int, chunk: "_Chunk") -> None:
+        """Count a line of `counted` (imported before, nothing to check) from its first-pass facts."""
+        raise NotImplementedError
 
     def imported_before(self, ordinal: int, line: int, cells, chunk: "_Chunk") -> bool:
         """True for a line known as imported before without parsing it (history: lines.py); it is counted, or
@@ -612,6 +650,24 @@ class _Importer:
         """Work after an error stopped the import (the batches written before it stay committed)."""
 
 
+def _history_line_facts(table: Table) -> Callable:
+    """cells -> the facts of a history line (lines.py) that `_HistoryImporter.count_known` counts: the same
+    rules as `_HistoryImporter.service_date` and `parse` apply to a line they read."""
+    get = table.get
+    placeholder = settings.HISTORY_PLACEHOLDER_DATE
+    parse = lru_cache(maxsize=8192, typed=True)(parse_date)
+
+    def facts(cells) -> int:
+        try:
+            day = parse(get(cells, "checkin"))
+        except CellError:
+            day = None
+        found = UNDATED if day is None else PLACEHOLDER if day == placeholder else 0
+        return found | BLANK_AMOUNT if cell_text(get(cells, "valor")) == "" else found
+
+    return facts
+
+
 @dataclass(slots=True)
 class _HistoryRow:
     line: int
@@ -627,7 +683,12 @@ class _HistoryRow:
 class _HistoryImporter(_Importer):
     kind = ImportRun.Kind.HISTORY
     identity_columns = ("cliente", "mail", "telefono")
-    digests_lines = True
+    line_facts = staticmethod(_history_line_facts)
+
+    @staticmethod
+    def known_lines_lookup() -> Callable:
+        return history_writer().stored_lines
+
     KNOWN_COLUMNS = ("mail", "telefono", "checkin", "valor")  # what `imported_before` reads
 
     def __init__(self, *args, **kwargs):
@@ -635,12 +696,17 @@ class _HistoryImporter(_Importer):
         self.catalog = ServiceCatalog.load()
         self.placeholder = settings.HISTORY_PLACEHOLDER_DATE
         self.writer = history_writer()
-        # The file's lines stored by earlier imports, found by their digest in one query (lines.py).
-        digests = self.scan_digests
         indexes = [self.table.columns.get(column) for column in self.KNOWN_COLUMNS]
         self._known_pick = itemgetter(*indexes) if None not in indexes else None
         self._known_last = max((i for i in indexes if i is not None), default=0)
-        self.known = KnownLines.find(digests, self.writer.stored_lines) if digests is not None else KnownLines.none()
+        # The file's lines stored by earlier imports, found by their digest in one query (lines.py). Those with
+        # nothing to check or observe are counted from the first pass; `imported_before` takes the others.
+        self.facts = b""
+        if self.first_pass is not None:
+            self.facts = self.first_pass.facts
+            if self.known.count:
+                dropped = [self.contacts.dropped(email, phone) for _, email, phone in self.first_pass.identities]
+                self.counted = self.known.countable(self.first_pass, dropped)
         # Identical lines in one file are distinct services and get distinct keys (see occurrences.py).
         self.occurrences = OccurrenceCounter()
         self.learner = CatalogueLearner(self.placeholder)
@@ -655,6 +721,14 @@ class _HistoryImporter(_Importer):
         # import quadratic. A few bytes per customer and per day: memory stays flat.
         self.touched_customers: set[int] = set()
         self.touched_dates: set[datetime.date] | None = set()  # None: every month of those customers
+
+    def count_known(self, ordinal: int, chunk: "_Chunk") -> None:
+        facts = self.facts[ordinal]
+        chunk.rows_read += 1
+        chunk.duplicates += 1
+        if facts:
+            chunk.placeholder_dates += facts & PLACEHOLDER
+            chunk.blank_amounts += (facts & BLANK_AMOUNT) // BLANK_AMOUNT
 
     def imported_before(self, ordinal: int, line: int, cells, chunk: "_Chunk") -> bool:
         """A line stored by an earlier import is a duplicate known without parsing it (lines.py); its date and
@@ -1009,7 +1083,11 @@ def _run_import(
         Report(report_path, table.header) as report,
     ):
         scan = scan_file(
-            path, importer_class.kind, importer_class.identity_columns, digest=importer_class.digests_lines
+            path,
+            importer_class.kind,
+            importer_class.identity_columns,
+            facts=importer_class.line_facts,
+            lookup=importer_class.known_lines_lookup(),
         )
         summary = ImportSummary(
             kind=table.kind, file_name=file_name or Path(path).name, encoding=table.encoding, dry_run=dry_run
