@@ -3,9 +3,11 @@
 Parsing a history line (cleaning its name, date, amount and service, hashing its natural key) is what a
 re-import of a large export spends its time on, although almost every line is byte for byte one that an earlier
 import stored. So every stored line also keeps a digest of its cells as written (`ImportedRow.line_hash`), and the
-first pass over a file (`scan_file`) digests each line too. After that pass one join finds which of the file's
-lines are stored, and the key each was stored under. The second pass counts such a line as imported before
-without parsing it, unless it needs what only parsing gives (its customer checked again, see services.py).
+first pass over a file (`scan_file`) digests each line too, and notes the few facts of it that the import counts
+(placeholder date, blank amount, no usable date). After that pass one join finds which of the file's lines are
+stored, the key each was stored under and its history row. The second pass counts such a line from those facts
+without parsing it, unless it needs more: a line without a usable date is observed in the report again, and a line
+whose contact identifies nobody now has its customer checked again (see services.py), from its identity alone.
 
 Rules that keep this exact:
 - The digest covers every cell, so any change in a line (an amount, a trailing column) makes it a new line that
@@ -16,8 +18,8 @@ Rules that keep this exact:
 - Lines stored before this digest existed have none: they are parsed and matched by natural key as always, and
   get their digest then, so the next re-import is fast.
 
-Memory: 8 bytes per line during the first pass, then 32 (digest, stored key, history row and its customer) until
-the import ends.
+Memory: 13 bytes per line during the first pass (digest, identity index, facts), then 34 (facts, numbered digest,
+stored key, history row and its customer, counted flag) until the import ends: 34 MB for a million lines.
 """
 
 import hashlib
@@ -87,12 +89,12 @@ class LineDigests:
 
 class FirstPass:
     """What the first pass keeps of each line, by ordinal: its digest, the index of its (name, email, phone)
-    as written among the file's distinct ones, and its facts (17 bytes a line)."""
+    as written among the file's distinct ones, and its facts (13 bytes a line)."""
 
     def __init__(self):
         self.digests = LineDigests()
         self.identities: dict[tuple, int] = {}  # (name, email, phone) as written -> index
-        self.identity_of = array("q")  # by ordinal; -1: unreadable
+        self.identity_of = array("i")  # by ordinal; -1: unreadable
         self.facts = array("B")  # by ordinal
 
     def read(self, rows, identity_cells: Callable, facts: Callable) -> None:
@@ -119,7 +121,7 @@ class FirstPass:
 
     def identity_counts(self) -> list[tuple[tuple, int]]:
         """(name, email, phone) as written -> lines, for the shared-contact scan."""
-        ids = np.frombuffer(self.identity_of, dtype=np.int64) if self.identity_of else np.zeros(0, np.int64)
+        ids = np.frombuffer(self.identity_of, dtype=np.int32) if self.identity_of else np.zeros(0, np.int32)
         counts = np.bincount(ids[ids >= 0], minlength=len(self.identities)).tolist()
         return list(zip(self.identities, counts, strict=True))
 
@@ -160,7 +162,7 @@ class KnownLines:
         """By ordinal, 1 for a stored line with nothing to check or observe: none of its contacts identifies
         nobody (`dropped`, by identity index) and it has a usable date."""
         stored = np.frombuffer(self.stored, dtype=np.int64) if self.stored else np.zeros(0, np.int64)
-        identity = np.frombuffer(first_pass.identity_of, dtype=np.int64)
+        identity = np.frombuffer(first_pass.identity_of, dtype=np.int32)
         facts = np.frombuffer(first_pass.facts, dtype=np.uint8)
         dropped_by_identity = np.array([*dropped, False], dtype=bool)  # index -1 (unreadable): the last one
         countable = (stored != 0) & ~dropped_by_identity[identity] & ((facts & UNDATED) == 0)

@@ -307,6 +307,7 @@ def scan_file(
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-contacts") as pool:
             scanned = pool.submit(scan_contacts, triples, contacts)
             known = KnownLines.find(lines.digests, lookup)
+            lines.digests = None  # `known` holds them, numbered
             scan = scanned.result()
     else:
         scan = scan_contacts(triples, contacts)
@@ -707,6 +708,7 @@ class _HistoryImporter(_Importer):
             if self.known.count:
                 dropped = [self.contacts.dropped(email, phone) for _, email, phone in self.first_pass.identities]
                 self.counted = self.known.countable(self.first_pass, dropped)
+            self.first_pass.identity_of = self.first_pass.identities = None  # only `countable` needed them
         # Identical lines in one file are distinct services and get distinct keys (see occurrences.py).
         self.occurrences = OccurrenceCounter()
         self.learner = CatalogueLearner(self.placeholder)
