@@ -24,7 +24,6 @@ stored key, history row and its customer, counted flag) until the import ends: 3
 
 import hashlib
 from array import array
-from bisect import bisect_left
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -78,12 +77,15 @@ class LineDigests:
             return digests
         order = np.argsort(digests, kind="stable")  # equal digests stay in file order
         ordered = digests[order]
-        starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-        sizes = np.diff(np.r_[starts, len(ordered)])
-        occurrence = np.arange(len(ordered)) - np.repeat(starts, sizes)
-        for position in np.flatnonzero(occurrence):  # repeats are few: the rest keep their digest
+        first = np.empty(len(ordered), dtype=bool)  # first of its group of equal digests, in sorted order
+        first[0] = True
+        np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+        del ordered
+        starts, repeats = np.flatnonzero(first), np.flatnonzero(~first)  # repeats are few
+        occurrence = repeats - starts[np.searchsorted(starts, repeats, side="right") - 1]
+        for position, nth in zip(repeats.tolist(), occurrence.tolist(), strict=True):
             index = order[position]
-            digests[index] = with_occurrence(int(digests[index]), int(occurrence[position]))
+            digests[index] = with_occurrence(int(digests[index]), nth)
         return digests
 
 
@@ -130,11 +132,12 @@ class KnownLines:
     """Which lines of the file were imported before, and under which key (`find`: one query)."""
 
     def __init__(self, digests: np.ndarray, stored: np.ndarray, history: np.ndarray, customers: np.ndarray):
-        self.digests = array("q", digests.tobytes())  # by ordinal
-        self.stored = array("q", stored.tobytes())  # by ordinal: the stored key, 0 for a new line
-        self.history = array("q", history.tobytes())  # by ordinal: the history row it created, 0 if unknown or gone
-        self.customers = array("q", customers.tobytes())  # by ordinal: that row's customer when the import began
-        self._taken = array("q", np.unique(stored[stored != 0]).tobytes())
+        # By ordinal (numpy arrays: no copy; read one value at a time, only for the lines that are read again).
+        self.digests = digests
+        self.stored = stored  # the stored key, 0 for a new line
+        self.history = history  # the history row it created, 0 if unknown or gone
+        self.customers = customers  # that row's customer when the import began
+        self._taken = np.unique(stored[stored != 0])
         self.count = int(np.count_nonzero(stored))
 
     @classmethod
@@ -142,16 +145,18 @@ class KnownLines:
         """`lookup(unique digests)` -> int64 rows (digest, stored key, history id, its customer; 0 when none) of
         the stored ones."""
         numbered = digests.numbered()
-        found = np.zeros((len(numbered), 3), np.int64)
         unique = np.unique(numbered)
+        # What was found, by position in `unique` (the stored digests are among the ones asked for).
+        by_unique = [np.zeros(len(unique), np.int64) for _ in range(3)]
         if len(unique):
             rows = lookup(unique)
-            if len(rows):
-                rows = rows[np.argsort(rows[:, 0], kind="stable")]
-                position = np.searchsorted(rows[:, 0], numbered).clip(max=len(rows) - 1)
-                hit = rows[position, 0] == numbered
-                found[hit] = rows[position[hit], 1:]
-        return cls(numbered, *(np.ascontiguousarray(found[:, n]) for n in range(3)))
+            where = np.searchsorted(unique, rows[:, 0])
+            for column, values in enumerate(by_unique, start=1):
+                values[where] = rows[:, column]
+            del rows, where
+        position = np.searchsorted(unique, numbered)
+        del unique
+        return cls(numbered, *(values[position] for values in by_unique))
 
     @classmethod
     def none(cls) -> "KnownLines":
@@ -161,7 +166,7 @@ class KnownLines:
     def countable(self, first_pass: "FirstPass", dropped: list[bool]) -> bytes:
         """By ordinal, 1 for a stored line with nothing to check or observe: none of its contacts identifies
         nobody (`dropped`, by identity index) and it has a usable date."""
-        stored = np.frombuffer(self.stored, dtype=np.int64) if self.stored else np.zeros(0, np.int64)
+        stored = self.stored
         identity = np.frombuffer(first_pass.identity_of, dtype=np.int32)
         facts = np.frombuffer(first_pass.facts, dtype=np.uint8)
         dropped_by_identity = np.array([*dropped, False], dtype=bool)  # index -1 (unreadable): the last one
@@ -169,24 +174,24 @@ class KnownLines:
         return countable.astype(np.uint8).tobytes()
 
     def digest(self, ordinal: int) -> int | None:
-        return self.digests[ordinal] if ordinal < len(self.digests) else None
+        return self.digests[ordinal].item() if ordinal < len(self.digests) else None
 
     def stored_key(self, ordinal: int) -> int:
         """The key the line was stored under, 0 when it is new."""
-        return self.stored[ordinal] if ordinal < len(self.stored) else 0
+        return self.stored[ordinal].item() if ordinal < len(self.stored) else 0
 
     def history_id(self, ordinal: int) -> int:
         """The history row a stored line created (0 when not recorded or deleted since)."""
-        return self.history[ordinal] if ordinal < len(self.history) else 0
+        return self.history[ordinal].item() if ordinal < len(self.history) else 0
 
     def customer(self, ordinal: int) -> int:
         """The customer of that history row when the import began (0 with no row)."""
-        return self.customers[ordinal] if ordinal < len(self.customers) else 0
+        return self.customers[ordinal].item() if ordinal < len(self.customers) else 0
 
     def taken(self, key: int) -> bool:
         """Whether a line of this file imported before holds `key` (a new line must not take it)."""
         taken = self._taken
-        if not taken:
+        if not len(taken):
             return False
-        index = bisect_left(taken, key)
+        index = int(np.searchsorted(taken, key))
         return index < len(taken) and taken[index] == key

@@ -10,6 +10,7 @@ bulk_create cost more Python time (model instances, per-value adaptation) than t
 import datetime
 import io
 import json
+import tempfile
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
@@ -138,6 +139,26 @@ _BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(4) + bytes(4)
 _BINARY_TRAILER = b"\xff\xff"
 
 
+class _Parts(io.RawIOBase):
+    """A read-only file over byte buffers, so COPY reads them without first joining them into one."""
+
+    def __init__(self, *parts):
+        self.parts = [memoryview(part).cast("B") for part in parts]
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        while self.parts and not len(self.parts[0]):
+            self.parts.pop(0)
+        if not self.parts:
+            return b""
+        part = self.parts[0]
+        size = len(part) if size is None or size < 0 else size
+        self.parts[0] = part[size:]
+        return bytes(part[:size])
+
+
 def _binary_row(columns: int) -> np.dtype:
     """A COPY binary row of `columns` bigints."""
     fields = [("fields", ">i2")]
@@ -202,21 +223,28 @@ class PostgresHistoryWriter(HistoryWriter):
     def _load_digests(self, cursor, digests: np.ndarray) -> None:
         rows = np.empty(len(digests), dtype=_binary_row(1))
         rows["fields"], rows["size0"], rows["value0"] = 1, 8, digests
-        data = _BINARY_HEADER + rows.tobytes() + _BINARY_TRAILER
-        cursor.cursor.copy_expert(f"COPY {_DIGESTS} FROM STDIN WITH (FORMAT binary)", io.BytesIO(data), len(data))
+        data = _Parts(_BINARY_HEADER, memoryview(rows).cast("B"), _BINARY_TRAILER)
+        cursor.cursor.copy_expert(f"COPY {_DIGESTS} FROM STDIN WITH (FORMAT binary)", data, 1 << 20)
         cursor.execute(f"ANALYZE {_DIGESTS}")  # so the planner knows how many there are
         cursor.execute("SET LOCAL work_mem = '64MB'")  # the join's hash table in one piece (this transaction only)
 
     def _select_integers(self, cursor, sql: str, columns: int) -> np.ndarray:
-        buffer = io.BytesIO()
-        cursor.cursor.copy_expert(f"COPY ({sql}) TO STDOUT WITH (FORMAT binary)", buffer)
-        data = buffer.getbuffer()
-        start = len(_BINARY_HEADER) + int.from_bytes(data[len(_BINARY_HEADER) - 4 : len(_BINARY_HEADER)], "big")
-        rows = np.frombuffer(data[start : len(data) - len(_BINARY_TRAILER)], dtype=_binary_row(columns))
+        row = _binary_row(columns)
+        # Through a temporary file rather than memory: the answer for a million lines is ~40 MB, read once.
+        with tempfile.TemporaryFile() as spool:
+            cursor.cursor.copy_expert(f"COPY ({sql}) TO STDOUT WITH (FORMAT binary)", spool)
+            size = spool.tell()
+            spool.seek(len(_BINARY_HEADER) - 4)
+            spool.seek(int.from_bytes(spool.read(4), "big"), io.SEEK_CUR)  # past the header extension
+            count = (size - spool.tell() - len(_BINARY_TRAILER)) // row.itemsize
+            rows = np.fromfile(spool, dtype=row, count=count)
         expected = (rows["fields"] == columns).all() and all((rows[f"size{n}"] == 8).all() for n in range(columns))
         if len(rows) and not expected:
             raise ValueError("unexpected COPY binary row")  # a NULL or another type: never for these columns
-        return np.column_stack([rows[f"value{n}"] for n in range(columns)]).astype(np.int64).reshape(-1, columns)
+        values = np.empty((len(rows), columns), dtype=np.int64)
+        for n in range(columns):
+            values[:, n] = rows[f"value{n}"]  # big-endian to native
+        return values
 
     def fill_digests(self, pairs: Sequence[tuple[int, int]]) -> None:
         if not pairs:
