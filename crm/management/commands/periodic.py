@@ -29,10 +29,10 @@ class Command(BaseCommand):
         autodiscover_modules("tasks")  # each app's tasks.py registers its jobs
         # A supervisor (systemd, `manage.py demo`) stops it with SIGTERM: end as cleanly as on Ctrl+C.
         previous = signal.signal(signal.SIGTERM, _interrupt)
-        if options["verbosity"] >= 1:
-            for entry in periodic.REGISTRY.values():
-                self.stdout.write(f"{entry.name}: {entry.schedule}")
-        try:
+        try:  # from here on: a SIGTERM while the job list is still being printed ends cleanly too
+            if options["verbosity"] >= 1:
+                for entry in periodic.REGISTRY.values():
+                    self.stdout.write(f"{entry.name}: {entry.schedule}")
             while True:
                 for entry in periodic.enqueue_due():
                     self.stdout.write(f"Encolada: {entry.name}")
