@@ -16,7 +16,8 @@ Rules (issue 5):
   file finds every key and adds nothing. Each stored line also keeps a digest of its cells as written, so a
   re-import counts the lines it finds that way without parsing them (lines.py); only lines that are new, changed,
   rejected or carry a contact that identifies nobody are parsed again. The catalogue learns from the lines an
-  import writes. Clients are idempotent through matching (email, phone, name).
+  import parses (lines imported before were learnt when they were). Clients are idempotent through matching
+  (email, phone, name).
 - Customers: matched by normalised email, then phone (E.164), then name (`search_key`); a name match is refused
   when the row's email or phone contradicts the customer's. History lines matching nobody create the customer.
 - Contacts that identify nobody are dropped before matching (issue 9, contacts.py): junk values (`#N/A`, `sin
@@ -684,13 +685,12 @@ class _HistoryRow:
 class _HistoryImporter(_Importer):
     kind = ImportRun.Kind.HISTORY
     identity_columns = ("cliente", "mail", "telefono")
+    KNOWN_COLUMNS = ("mail", "telefono", "checkin", "valor")  # what `imported_before` reads
     line_facts = staticmethod(_history_line_facts)
 
     @staticmethod
     def known_lines_lookup() -> Callable:
         return history_writer().stored_lines
-
-    KNOWN_COLUMNS = ("mail", "telefono", "checkin", "valor")  # what `imported_before` reads
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -776,6 +776,7 @@ class _HistoryImporter(_Importer):
             chunk.blank_amounts += 1
         service_name = self.catalog.clean(raw_service)
         category = categorize(service_name, cell_text(get(cells, "categoria")))
+        self.learner.add(service_name, category, service_date, amount, quantity)
         values = (reserva, category, service_name, service_date, quantity, amount, season_of(service_date))
         values += (service_date.year,)
         # A line stored before keeps the key it was stored under; a new one gets its natural key.
@@ -863,11 +864,6 @@ class _HistoryImporter(_Importer):
             (self.kind, row.key, run_id, row.line, history_id, row.digest)
             for (_, row), history_id in zip(new, ids, strict=True)
         )
-        # The catalogue learns from the lines this import writes (those imported before were learnt then).
-        add = self.learner.add
-        for _, row in new:
-            _, category, service_name, service_date, quantity, amount, *_ = row.values
-            add(service_name, category, service_date, amount, quantity)
         self.summary.imported += len(new)
         self.touched_customers.update(pk for pk, _ in new)
         if self.touched_dates is not None:

@@ -182,7 +182,7 @@ def test_undated_lines_imported_before_are_still_observed(tmp_path, parsed):
 
 
 @pytest.mark.django_db
-def test_the_catalogue_learns_from_the_lines_an_import_writes(tmp_path):
+def test_lines_imported_before_do_not_refresh_the_catalogue(tmp_path):
     path = write_csv(tmp_path, [line(servicio="Tina Nueva", reserva="1")])
     first = import_history(path)
     assert first.services_added == 1
