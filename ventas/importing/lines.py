@@ -121,6 +121,22 @@ class FirstPass:
                 continue
             add_digest(from_bytes(blake2b(version + text.encode(), digest_size=8).digest(), "big", signed=True))
 
+    def digest_all(self, rows):
+        """Digest each line of the reader's (line, cells) rows, yielding the readable lines' cells (a first
+        import: the lines' digests are all it needs of this pass)."""
+        add, blake2b, from_bytes, version = self.digests.add, hashlib.blake2b, int.from_bytes, _VERSION
+        for _, cells in rows:
+            if isinstance(cells, UnreadableLine):
+                self.digests.skip()
+                continue
+            try:
+                digest = blake2b(version + "\x1f".join(cells).encode(), digest_size=8).digest()
+            except TypeError:  # .xlsx: numbers, dates, None
+                add(line_digest(cells))
+            else:
+                add(from_bytes(digest, "big", signed=True))
+            yield cells
+
     def identity_counts(self) -> list[tuple[tuple, int]]:
         """(name, email, phone) as written -> lines, for the shared-contact scan."""
         ids = np.frombuffer(self.identity_of, dtype=np.int32) if self.identity_of else np.zeros(0, np.int32)
@@ -132,8 +148,10 @@ class KnownLines:
     """Which lines of the file were imported before, and under which key (`find`: one query)."""
 
     def __init__(self, digests: np.ndarray, stored: np.ndarray, history: np.ndarray, customers: np.ndarray):
-        # By ordinal (numpy arrays: no copy; read one value at a time, only for the lines that are read again).
-        self.digests = digests
+        # By ordinal. Read one value at a time: the digests (every parsed line) from a Python array, the rest (only
+        # lines imported before and read again) from numpy ones.
+        self.digests = array("q")
+        self.digests.frombytes(memoryview(np.ascontiguousarray(digests, dtype=np.int64)).cast("B"))
         self.stored = stored  # the stored key, 0 for a new line
         self.history = history  # the history row it created, 0 if unknown or gone
         self.customers = customers  # that row's customer when the import began
@@ -158,6 +176,11 @@ class KnownLines:
         del unique
         return cls(numbered, *(values[position] for values in by_unique))
 
+    @staticmethod
+    def nothing_stored(unique: np.ndarray) -> np.ndarray:
+        """The `lookup` of a first import: no line is stored."""
+        return np.zeros((0, 4), dtype=np.int64)
+
     @classmethod
     def none(cls) -> "KnownLines":
         empty = np.zeros(0, np.int64)
@@ -174,11 +197,11 @@ class KnownLines:
         return countable.astype(np.uint8).tobytes()
 
     def digest(self, ordinal: int) -> int | None:
-        return self.digests[ordinal].item() if ordinal < len(self.digests) else None
+        return self.digests[ordinal] if ordinal < len(self.digests) else None
 
     def stored_key(self, ordinal: int) -> int:
         """The key the line was stored under, 0 when it is new."""
-        return self.stored[ordinal].item() if ordinal < len(self.stored) else 0
+        return self.stored[ordinal].item() if self.count and ordinal < len(self.stored) else 0
 
     def history_id(self, ordinal: int) -> int:
         """The history row a stored line created (0 when not recorded or deleted since)."""
@@ -190,8 +213,8 @@ class KnownLines:
 
     def taken(self, key: int) -> bool:
         """Whether a line of this file imported before holds `key` (a new line must not take it)."""
-        taken = self._taken
-        if not len(taken):
+        if not self.count:
             return False
+        taken = self._taken
         index = int(np.searchsorted(taken, key))
         return index < len(taken) and taken[index] == key

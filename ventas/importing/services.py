@@ -109,7 +109,7 @@ from ventas.importing.parsers import (
 from ventas.importing.pipeline import prefetch
 from ventas.importing.readers import ImportFileError, Table, UnreadableLine, open_table
 from ventas.importing.writers import history_writer
-from ventas.models import Cliente, ConsentEvent, ImportRun, ServiceHistory
+from ventas.models import Cliente, ConsentEvent, ImportedRow, ImportRun, ServiceHistory
 from ventas.normalize import looks_like_rut, normalize_phone, normalize_rut, season_of
 from ventas.signals import history_imported, history_written
 
@@ -298,6 +298,9 @@ def scan_file(
             rows = (cells for _, cells in table.rows if not isinstance(cells, UnreadableLine))
             # Counter.update counts in C; unreadable lines have no identity.
             triples = Counter(map(identity_cells, rows)).items()
+        elif lookup is None:  # nothing stored to recognise: only the digests, to store them
+            lines = FirstPass()
+            triples = Counter(map(identity_cells, lines.digest_all(table.rows))).items()
         else:
             lines = FirstPass()
             lines.read(table.rows, identity_cells, facts(table))
@@ -308,10 +311,13 @@ def scan_file(
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-contacts") as pool:
             scanned = pool.submit(scan_contacts, triples, contacts)
             known = KnownLines.find(lines.digests, lookup)
-            lines.digests = None  # `known` holds them, numbered
             scan = scanned.result()
     else:
         scan = scan_contacts(triples, contacts)
+        if lines is not None:  # nothing to look up: the lines' numbered digests, to store them
+            known = KnownLines.find(lines.digests, KnownLines.nothing_stored)
+    if lines is not None:
+        lines.digests = None  # `known` holds them, numbered
     shared = scan.shared()
     contacts.shared = frozenset(item.contact for item in shared)
     return FileScan(shared=shared, ignored=house | contacts.shared, lines=lines, known=known, contacts=contacts)
@@ -689,7 +695,10 @@ class _HistoryImporter(_Importer):
     line_facts = staticmethod(_history_line_facts)
 
     @staticmethod
-    def known_lines_lookup() -> Callable:
+    def known_lines_lookup() -> Callable | None:
+        """None while no stored line has a digest (a first import): nothing to look up."""
+        if not ImportedRow.objects.filter(source=ImportRun.Kind.HISTORY, line_hash__isnull=False).exists():
+            return None
         return history_writer().stored_lines
 
     def __init__(self, *args, **kwargs):
