@@ -102,7 +102,7 @@ class FirstPass:
     def read(self, rows, identity_cells: Callable, facts: Callable) -> None:
         """Consume the reader's (line, cells) rows (unreadable lines have no cells)."""
         identities, add_identity, add_facts = self.identities, self.identity_of.append, self.facts.append
-        add_digest, blake2b, from_bytes, version = self.digests.add, hashlib.blake2b, int.from_bytes, _VERSION
+        add_digest = self.digests.add
         for _, cells in rows:
             if isinstance(cells, UnreadableLine):
                 self.digests.skip()
@@ -114,27 +114,17 @@ class FirstPass:
                 index = identities[triple] = len(identities)
             add_identity(index)
             add_facts(facts(cells))
-            try:  # line_digest, inlined: this loop runs once per line of the file
-                text = "\x1f".join(cells)
-            except TypeError:
-                add_digest(line_digest(cells))
-                continue
-            add_digest(from_bytes(blake2b(version + text.encode(), digest_size=8).digest(), "big", signed=True))
+            add_digest(line_digest(cells))
 
     def digest_all(self, rows):
         """Digest each line of the reader's (line, cells) rows, yielding the readable lines' cells (a first
         import: the lines' digests are all it needs of this pass)."""
-        add, blake2b, from_bytes, version = self.digests.add, hashlib.blake2b, int.from_bytes, _VERSION
+        add = self.digests.add
         for _, cells in rows:
             if isinstance(cells, UnreadableLine):
                 self.digests.skip()
                 continue
-            try:
-                digest = blake2b(version + "\x1f".join(cells).encode(), digest_size=8).digest()
-            except TypeError:  # .xlsx: numbers, dates, None
-                add(line_digest(cells))
-            else:
-                add(from_bytes(digest, "big", signed=True))
+            add(line_digest(cells))
             yield cells
 
     def identity_counts(self) -> list[tuple[tuple, int]]:

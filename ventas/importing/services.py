@@ -63,7 +63,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
-from operator import itemgetter
 from pathlib import Path
 from typing import NamedTuple
 
@@ -285,15 +284,7 @@ def scan_file(
     house = house_contacts()
     lines = None
     with open_table(path, kind=kind) as table:
-        indexes = [table.columns.get(column) for column in columns]
-        pick = itemgetter(*indexes) if None not in indexes else None
-        last = max((i for i in indexes if i is not None), default=0)
-
-        def identity_cells(cells) -> tuple:
-            if pick is not None and len(cells) > last:
-                return pick(cells)
-            return tuple(cells[i] if i is not None and i < len(cells) else None for i in indexes)
-
+        identity_cells = table.picker(*columns)
         if facts is None:
             rows = (cells for _, cells in table.rows if not isinstance(cells, UnreadableLine))
             # Counter.update counts in C; unreadable lines have no identity.
@@ -458,19 +449,14 @@ class _Importer:
         self.contact_columns = {table.columns.get(column) for column in self.identity_columns[1:]} - {None}
         # Per importer, so the cache (and the importer) go away with the import.
         self._identity = lru_cache(maxsize=65_536)(self._make_identity)
-        indexes = [table.columns.get(column) for column in self.identity_columns]
-        self._pick = itemgetter(*indexes) if None not in indexes else None
-        self._last_index = max((i for i in indexes if i is not None), default=0)
+        self._identity_cells = table.picker(*self.identity_columns)
         summary.shared_contacts = scan.shared
         for item in scan.shared:
             report.write("", SHARED, f"{item.masked}: {shared_counts(item)}; no se usó para identificar clientes", [])
 
     def identity(self, cells) -> Identity:
         """The row's identity without junk, house and shared contacts (cached: identities repeat in a file)."""
-        if self._pick is not None and len(cells) > self._last_index:
-            return self._identity(*self._pick(cells))
-        get = self.table.get
-        return self._identity(*(get(cells, column) for column in self.identity_columns))
+        return self._identity(*self._identity_cells(cells))
 
     def _make_identity(self, name, email, phone) -> Identity:
         return Identity.from_cells(name, email, phone).without(self.ignored)
@@ -706,9 +692,7 @@ class _HistoryImporter(_Importer):
         self.catalog = ServiceCatalog.load()
         self.placeholder = settings.HISTORY_PLACEHOLDER_DATE
         self.writer = history_writer()
-        indexes = [self.table.columns.get(column) for column in self.KNOWN_COLUMNS]
-        self._known_pick = itemgetter(*indexes) if None not in indexes else None
-        self._known_last = max((i for i in indexes if i is not None), default=0)
+        self.known_cells = self.table.picker(*self.KNOWN_COLUMNS)  # what `imported_before` reads of a line
         # The file's lines stored by earlier imports, found by their digest in one query (lines.py). Those with
         # nothing to check or observe are counted from the first pass; `imported_before` takes the others.
         self.facts = b""
@@ -796,12 +780,6 @@ class _HistoryImporter(_Importer):
         return _HistoryRow(
             line=line, identity=identity, key=key, values=values, cells=cells, digest=self.known.digest(ordinal)
         )
-
-    def known_cells(self, cells) -> tuple:
-        """The cells `imported_before` reads: email, phone, date and amount (one C call on full lines)."""
-        if self._known_pick is not None and len(cells) > self._known_last:
-            return self._known_pick(cells)
-        return tuple(self.table.get(cells, column) for column in self.KNOWN_COLUMNS)
 
     def service_date(self, line: int, cells, chunk: "_Chunk", raw_date) -> datetime.date:
         """The line's date; a blank or impossible one is counted, observed and replaced by the placeholder day."""
