@@ -7,7 +7,8 @@ first pass over a file (`scan_file`) digests each line too, and notes the few fa
 (placeholder date, blank amount, no usable date). After that pass one join finds which of the file's lines are
 stored, the key each was stored under and its history row. The second pass counts such a line from those facts
 without parsing it, unless it needs more: a line without a usable date is observed in the report again, and a line
-whose contact identifies nobody now has its customer checked again (see services.py), from its identity alone.
+whose contact identifies nobody now has its customer checked again (see services.py), from its identity alone,
+unless its identity is settled on the customer the line is on (one that nothing this import does can change).
 
 Rules that keep this exact:
 - The digest covers every cell, so any change in a line (an amount, a trailing column) makes it a new line that
@@ -176,14 +177,22 @@ class KnownLines:
         empty = np.zeros(0, np.int64)
         return cls(empty, empty, empty, empty)
 
-    def countable(self, first_pass: "FirstPass", dropped: list[bool]) -> bytes:
-        """By ordinal, 1 for a stored line with nothing to check or observe: none of its contacts identifies
-        nobody (`dropped`, by identity index) and it has a usable date."""
+    def new_identities(self, first_pass: "FirstPass") -> list[int]:
+        """The identity indexes of the readable lines not imported before."""
+        identity = np.frombuffer(first_pass.identity_of, dtype=np.int32)
+        return np.unique(identity[(self.stored == 0) & (identity >= 0)]).tolist()
+
+    def countable(self, first_pass: "FirstPass", dropped: list[bool], settled: list[int]) -> bytes:
+        """By ordinal, 1 for a stored line with nothing to check or observe: it has a usable date, and none of
+        its contacts identifies nobody (`dropped`, by identity index) or its identity is settled on the customer
+        its history row has (`settled`, by identity index: that customer, or 0)."""
         stored = self.stored
         identity = np.frombuffer(first_pass.identity_of, dtype=np.int32)
         facts = np.frombuffer(first_pass.facts, dtype=np.uint8)
-        dropped_by_identity = np.array([*dropped, False], dtype=bool)  # index -1 (unreadable): the last one
-        countable = (stored != 0) & ~dropped_by_identity[identity] & ((facts & UNDATED) == 0)
+        dropped_by_identity = np.array([*dropped, False], dtype=bool)[identity]  # index -1 (unreadable): the last
+        settled_on = np.array([*settled, 0], dtype=np.int64)[identity]
+        checked = ~dropped_by_identity | ((settled_on != 0) & (settled_on == self.customers) & (self.history != 0))
+        countable = (stored != 0) & checked & ((facts & UNDATED) == 0)
         return countable.astype(np.uint8).tobytes()
 
     def digest(self, ordinal: int) -> int | None:

@@ -15,7 +15,8 @@ Rules (issue 5):
   plus the occurrence of identical lines within the file) stored in `ImportedRow`; a second import of the same
   file finds every key and adds nothing. Each stored line also keeps a digest of its cells as written, so a
   re-import counts the lines it finds that way without parsing them (lines.py); only lines that are new, changed,
-  rejected or carry a contact that identifies nobody are parsed again. The catalogue learns from the lines an
+  rejected, undated or carry a contact that identifies nobody are read again, and of the last ones only those
+  whose customer this import may change (`_HistoryImporter.settled_customers`). The catalogue learns from the lines an
   import parses (lines imported before were learnt when they were). Clients are idempotent through matching
   (email, phone, name).
 - Customers: matched by normalised email, then phone (E.164), then name (`search_key`); a name match is refused
@@ -700,7 +701,7 @@ class _HistoryImporter(_Importer):
             self.facts = self.first_pass.facts
             if self.known.count:
                 dropped = [self.contacts.dropped(email, phone) for _, email, phone in self.first_pass.identities]
-                self.counted = self.known.countable(self.first_pass, dropped)
+                self.counted = self.known.countable(self.first_pass, dropped, self.settled_customers(dropped))
             self.first_pass.identity_of = self.first_pass.identities = None  # only `countable` needed them
         # Identical lines in one file are distinct services and get distinct keys (see occurrences.py).
         self.occurrences = OccurrenceCounter()
@@ -716,6 +717,41 @@ class _HistoryImporter(_Importer):
         # import quadratic. A few bytes per customer and per day: memory stays flat.
         self.touched_customers: set[int] = set()
         self.touched_dates: set[datetime.date] | None = set()  # None: every month of those customers
+
+    def settled_customers(self, dropped: list[bool]) -> list[int]:
+        """By identity index, for the identities with a contact that identifies nobody: the customer their
+        stored lines are checked against (`write_batch`) when nothing this import does can change that answer;
+        0 when it may (or for the other identities).
+
+        Only a customer created by this import can change what an identity matches (the index is only added
+        to, and `setdefault` keeps the first customer of a contact): so an identity is settled when it matches
+        one customer now and shares no name, email or phone with an identity that may create one, that is with
+        a new line's or with one that matches nobody or several customers now. Its stored lines that are on
+        that customer are then counted without being read; the others are checked in file order as before.
+        """
+        identities = list(self.first_pass.identities)  # (name, email, phone) as written, by index
+        touched: set[str] = set()
+
+        def touch(identity: Identity) -> None:
+            touched.update(filter(None, (identity.name_key, identity.email, identity.phone)))
+
+        for index in self.known.new_identities(self.first_pass):
+            touch(self._make_identity(*identities[index]))
+        answers = {}
+        for index, is_dropped in enumerate(dropped):
+            if not is_dropped:
+                continue
+            identity = self._make_identity(*identities[index])
+            pk = None if identity.is_empty() else self.customers.match(identity)
+            if pk is None or pk == AMBIGUOUS:
+                touch(identity)
+            else:
+                answers[index] = (pk, identity)
+        settled = [0] * len(identities)
+        for index, (pk, identity) in answers.items():
+            if not touched.intersection(filter(None, (identity.name_key, identity.email, identity.phone))):
+                settled[index] = pk
+        return settled
 
     def count_known(self, ordinal: int, chunk: "_Chunk") -> None:
         facts = self.facts[ordinal]

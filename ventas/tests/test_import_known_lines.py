@@ -9,9 +9,11 @@ from openpyxl import Workbook
 from ventas.importing import services
 from ventas.importing.lines import KnownLines, LineDigests, line_digest, with_occurrence
 from ventas.importing.readers import HISTORY_COLUMNS
-from ventas.importing.services import import_history
+from ventas.importing.services import import_clients, import_history
 from ventas.importing.synthetic import write_history_export
-from ventas.models import ImportedRow, ServiceHistory, Servicio
+from ventas.models import Cliente, ImportedRow, ServiceHistory, Servicio
+from ventas.tests.test_import_clients import client_line
+from ventas.tests.test_import_clients import write_csv as write_clients_csv
 from ventas.tests.test_import_history import assert_balanced, line, read_report, write_csv
 
 COUNTS = ("rows_read", "rejected", "undated", "placeholder_dates", "blank_amounts", "observations", "flagged")
@@ -167,7 +169,32 @@ def test_a_line_with_a_shared_contact_is_checked_again_without_being_parsed(tmp_
     summary = import_history(path)
     # The nameless line has nothing left that identifies anybody: parsed, and rejected as a new line would be.
     assert (summary.imported, summary.duplicates, summary.rejected, summary.reattributed) == (0, 4, 1, 2)
-    assert (checked, parsed) == ([2, 3, 4], [6])
+    # A's line is on the customer its name still matches, which nothing in this import can change: counted.
+    assert (checked, parsed) == ([3, 4], [6])
+    checked.clear()
+    summary = import_history(path)
+    assert (summary.imported, summary.duplicates, summary.reattributed, checked, parsed) == (0, 4, 0, [], [6, 6])
+
+
+@pytest.mark.django_db
+def test_a_customer_created_by_the_import_still_changes_what_a_later_checked_line_matches(tmp_path, settings):
+    """A line checked again is counted unread only when no customer this import may create can change its
+    match: here a new "Bea Rojas" with another phone, written before it, makes its name ambiguous."""
+    import_clients(write_clients_csv(tmp_path, [client_line(nombre="Bea Rojas", email="", telefono="+56 9 8765 4321")]))
+    names = ("Bea Rojas", "C", "D")
+    shared = [line(cliente=name, mail="reservas@example.org", telefono="", reserva=name) for name in names]
+    settings.IMPORT_SHARED_CONTACT_NAMES = 1_000_000  # imported before shared contacts were recognised
+    import_history(write_csv(tmp_path, shared))
+    bea = Cliente.objects.get(nombre="Bea Rojas")
+    assert ServiceHistory.objects.filter(cliente=bea).count() == 1
+    settings.IMPORT_SHARED_CONTACT_NAMES = 3
+    other_bea = line(cliente="Bea Rojas", mail="", telefono="+56 9 7654 3210", reserva="new")
+    # One line per batch: the new customer exists when the next batch checks Bea's stored line.
+    summary = import_history(write_csv(tmp_path, [other_bea, *shared]), batch_size=1)
+    assert (summary.imported, summary.ambiguous) == (1, 1)
+    assert not ServiceHistory.objects.filter(cliente=bea).exists()
+    bare = ServiceHistory.objects.get(reserva_id="Bea Rojas").cliente
+    assert (bare.nombre, bare.email, bare.telefono) == ("Bea Rojas", "", None)
 
 
 @pytest.mark.django_db
