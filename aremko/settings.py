@@ -263,6 +263,8 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"  # the proposal preview frames with srcdoc or @xframe_options_sameorigin
 SESSION_COOKIE_HTTPONLY = True
+# Django's database sessions, loaded with SQL written once per process (aremko/sessions.py).
+SESSION_ENGINE = "aremko.sessions"
 SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 
 # Content Security Policy: no inline script or style, nothing from other origins.

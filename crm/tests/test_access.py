@@ -140,6 +140,36 @@ def test_a_send_form_with_a_relative_next_goes_to_the_dashboard_not_a_500(staff_
     assert response["Location"] == reverse("crm_dashboard")
 
 
+# --- Sessions (aremko/sessions.py) ------------------------------------------------------------------------------
+
+
+def test_a_session_is_read_in_one_query_and_ends_when_it_expires_or_is_flushed(staff_user, django_assert_num_queries):
+    import datetime
+
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    from aremko.sessions import SessionStore
+
+    client = Client()
+    assert client.post("/accounts/login/", {"username": "staff", "password": STAFF_PASSWORD}).status_code == 302
+    key = client.cookies["sessionid"].value
+    with django_assert_num_queries(1):
+        assert SessionStore(key).load()["_auth_user_id"] == str(staff_user.pk)
+    assert client.get(reverse("crm_dashboard")).status_code == 200
+
+    store = SessionStore("x" * 32)  # well formed, never stored
+    assert store.load() == {} and store.session_key is None
+    Session.objects.filter(session_key=key).update(expire_date=timezone.now() - datetime.timedelta(seconds=1))
+    assert SessionStore(key).load() == {}
+    assert client.get(reverse("crm_dashboard")).status_code == 302  # to the login page
+
+    assert client.post("/accounts/login/", {"username": "staff", "password": STAFF_PASSWORD}).status_code == 302
+    assert client.get(reverse("crm_dashboard")).status_code == 200
+    client.post(reverse("logout"))
+    assert client.get(reverse("crm_dashboard")).status_code == 302
+
+
 # --- Login throttling ----------------------------------------------------------------------------------------
 
 

@@ -1,7 +1,8 @@
 """Roles: the groups the migration creates, what each may do, and the second approval of big campaigns."""
 
 import pytest
-from django.contrib.auth.models import Group
+from django.contrib.auth.backends import ModelBackend
+from django.contrib.auth.models import Group, Permission
 from django.test import Client
 from django.urls import reverse
 
@@ -66,6 +67,28 @@ def login(user) -> Client:
 
 def status_of(client, name, *args, method="get", **data):
     return getattr(client, method)(reverse(name, args=args), data).status_code
+
+
+def test_the_role_backend_reads_the_same_permissions_as_django_in_one_query(
+    django_user_model, django_assert_num_queries
+):
+    user = make_role_user("mixta", roles.MARKETING)
+    user.user_permissions.add(
+        Permission.objects.get(content_type__app_label="crm", codename="view_accesslog")
+    )  # its own, outside the role
+    user.groups.add(Group.objects.get(name=roles.RECEPCION))  # overlapping roles: each permission once
+    expected = ModelBackend().get_all_permissions(django_user_model.objects.get(pk=user.pk))
+    assert "crm.view_accesslog" in expected and "crm.add_campaign" in expected
+    fresh = django_user_model.objects.get(pk=user.pk)
+    with django_assert_num_queries(1):
+        assert roles.RoleBackend().get_all_permissions(fresh) == expected
+        assert fresh.has_perm("crm.view_accesslog") and not fresh.has_perm("ventas.add_importrun")
+    admin = django_user_model.objects.create_superuser("raiz", password="x-very-long-password-1")
+    assert roles.RoleBackend().get_all_permissions(admin) == {
+        f"{app}.{codename}" for app, codename in Permission.objects.values_list("content_type__app_label", "codename")
+    }
+    user.is_active = False
+    assert roles.RoleBackend().get_all_permissions(user) == set()
 
 
 def test_recepcion_searches_opens_profiles_and_generates_but_sees_no_campaigns(recepcion_user, settings):
