@@ -9,6 +9,8 @@ stored, the key each was stored under and its history row. The second pass count
 without parsing it, unless it needs more: a line without a usable date is observed in the report again, and a line
 whose contact identifies nobody now has its customer checked again (see services.py), from its identity alone,
 unless its identity is settled on the customer the line is on (one that nothing this import does can change).
+In a CSV file the second pass does not even split such lines into cells: the first pass noted the lines whose
+cells hold line breaks, so runs of counted lines are passed over as physical lines (`Table.skipping`).
 
 Rules that keep this exact:
 - The digest covers every cell, so any change in a line (an amount, a trailing column) makes it a new line that
@@ -90,6 +92,20 @@ class LineDigests:
         return digests
 
 
+def counted_runs(counted: bytes) -> list[tuple[int, int]]:
+    """(first ordinal, count) of each run of consecutive lines flagged 1 in `counted`."""
+    flags = np.frombuffer(counted, dtype=np.uint8)
+    edges = np.diff(np.concatenate(([0], flags, [0])).astype(np.int8))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    return list(zip(starts.tolist(), (ends - starts).tolist(), strict=True))
+
+
+def count_facts(facts: bytes, start: int, count: int, *bits: int) -> list[int]:
+    """For each of `bits`, how many of the lines `start` to `start + count` (ordinals) have that fact."""
+    window = np.frombuffer(facts, dtype=np.uint8, count=count, offset=start)
+    return [int(np.count_nonzero(window & bit)) for bit in bits]
+
+
 class FirstPass:
     """What the first pass keeps of each line, by ordinal: its digest, the index of its (name, email, phone)
     as written among the file's distinct ones, and its facts (13 bytes a line)."""
@@ -99,6 +115,7 @@ class FirstPass:
         self.identities: dict[tuple, int] = {}  # (name, email, phone) as written -> index
         self.identity_of = array("i")  # by ordinal; -1: unreadable
         self.facts = array("B")  # by ordinal
+        self.spans: dict[int, int] | None = None  # CSV: the reader's physical lines of a line, where not one
 
     def read(self, rows, identity_cells: Callable, facts: Callable) -> None:
         """Consume the reader's (line, cells) rows (unreadable lines have no cells)."""

@@ -21,8 +21,10 @@ import csv
 import re
 import zipfile
 import zlib
+from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import accumulate, islice
 from operator import itemgetter
 from pathlib import Path
 from typing import NamedTuple
@@ -119,6 +121,13 @@ class Table:
     rows: Iterator[tuple[int, list]] = field(repr=False)
     header: list[str] = field(default_factory=list)
     close: Callable[[], None] = field(default=lambda: None, repr=False)
+    # CSV only: the physical lines of each line read so far that took more or fewer than one (a quoted cell
+    # holding line breaks), by ordinal; and `skipping(runs, spans)`, the rows again without reading the runs
+    # of lines given as (first ordinal, count), each run yielded as one `Skipped` (see `_open_csv`).
+    spans: dict[int, int] | None = field(default=None, repr=False)
+    skipping: Callable[[Iterator[tuple[int, int]], dict[int, int]], Iterator[tuple[int, object]]] | None = field(
+        default=None, repr=False
+    )
 
     def __enter__(self) -> "Table":
         return self
@@ -166,6 +175,7 @@ def open_table(path: str | Path, kind: str | None = None, limits: ImportLimits |
         raise ImportFileError(f"No se pudo abrir el archivo: {exc.strerror or exc}.") from exc
     if not head.strip():
         raise ImportFileError("El archivo está vacío.")
+    spans = skipping = None
     if head.startswith(b"PK\x03\x04"):
         header, rows, encoding, close = _open_xlsx(path, limits)
     elif head.startswith(b"\xd0\xcf\x11\xe0"):
@@ -177,7 +187,7 @@ def open_table(path: str | Path, kind: str | None = None, limits: ImportLimits |
     elif _looks_binary(head):
         raise ImportFileError("El archivo no es un CSV ni una planilla .xlsx.")
     else:
-        header, rows, encoding, close = _open_csv(path, head, limits)
+        header, rows, encoding, close, spans, skipping = _open_csv(path, head, limits)
     found = detect_kind(header)
     if found is None or (kind is not None and found != kind):
         close()
@@ -195,7 +205,16 @@ def open_table(path: str | Path, kind: str | None = None, limits: ImportLimits |
             if column_key(name) == key and name not in columns:
                 columns[name] = index
     header = [str(cell or "") for cell in header]
-    return Table(kind=found, columns=columns, encoding=encoding, rows=rows, header=header, close=close)
+    return Table(
+        kind=found,
+        columns=columns,
+        encoding=encoding,
+        rows=rows,
+        header=header,
+        close=close,
+        spans=spans,
+        skipping=skipping,
+    )
 
 
 def _looks_binary(head: bytes) -> bool:
@@ -389,11 +408,26 @@ def _open_csv(path: Path, head: bytes, limits: ImportLimits):
         raise ImportFileError(f"El encabezado no se puede leer: {problem}.")
     watch.suspect = False
 
-    def rows():
-        line = 1
+    spans: dict[int, int] = {}
+
+    def rows(runs: Iterator[tuple[int, int]] | None = None, known_spans: dict[int, int] | None = None):
+        line, ordinal, physical = 1, 0, reader.line_num
+        runs = runs or iter(())
+        skip_at, skip_count = next(runs, (-1, 0))
+        extra = _ExtraLines(known_spans or {})
         try:
             while True:
+                if ordinal == skip_at:
+                    # A run of lines not wanted: their physical lines are passed over unparsed (in C).
+                    lines = skip_count + extra.within(ordinal, ordinal + skip_count)
+                    next(islice(handle, lines, lines), None)
+                    watch.suspect = False
+                    line, ordinal = line + skip_count, ordinal + skip_count
+                    yield line, Skipped(skip_count)
+                    skip_at, skip_count = next(runs, (-1, 0))
+                    continue
                 line += 1
+                ordinal += 1
                 try:
                     cells = next(reader)
                 except StopIteration:
@@ -401,8 +435,10 @@ def _open_csv(path: Path, head: bytes, limits: ImportLimits):
                 except csv.Error as exc:
                     # A malformed line (field too large…): report it, keep reading the next one.
                     watch.suspect = False
+                    physical = _note_span(spans, ordinal - 1, reader.line_num, physical)
                     yield line, UnreadableLine(f"no se pudo separar en columnas ({exc})")
                     continue
+                physical = _note_span(spans, ordinal - 1, reader.line_num, physical)
                 if watch.suspect:
                     watch.suspect = False
                     if problem := line_problem(cells):
@@ -412,7 +448,40 @@ def _open_csv(path: Path, head: bytes, limits: ImportLimits):
         finally:
             handle.close()
 
-    return header, rows(), encoding, handle.close
+    def skipping(runs, known_spans):
+        """The rows after the header, each run of `runs` ((first ordinal, count), in order) passed over unread."""
+        return rows(iter(runs), known_spans)
+
+    return header, rows(), encoding, handle.close, spans, skipping
+
+
+def _note_span(spans: dict[int, int], ordinal: int, line_num: int, physical: int) -> int:
+    """Note the physical lines of line `ordinal` when not one (the reader is at `line_num`, was at `physical`)."""
+    if line_num - physical != 1:
+        spans[ordinal] = line_num - physical
+    return line_num
+
+
+class _ExtraLines:
+    """Physical lines beyond one per line in a range of ordinals, from the first pass's spans."""
+
+    def __init__(self, spans: dict[int, int]):
+        self.ordinals = sorted(spans)
+        self.total = list(accumulate(spans[ordinal] - 1 for ordinal in self.ordinals))
+
+    def within(self, start: int, end: int) -> int:
+        if not self.ordinals:
+            return 0
+        first, last = bisect_left(self.ordinals, start), bisect_left(self.ordinals, end)
+        if first == last:
+            return 0
+        return self.total[last - 1] - (self.total[first - 1] if first else 0)
+
+
+class Skipped(NamedTuple):
+    """Yielded by `Table.skipping` for a run of lines passed over unread."""
+
+    count: int
 
 
 class UnreadableLine(NamedTuple):

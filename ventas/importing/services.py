@@ -84,7 +84,15 @@ from ventas.importing.contacts import (
     is_junk_phone,
     scan_contacts,
 )
-from ventas.importing.lines import BLANK_AMOUNT, PLACEHOLDER, UNDATED, FirstPass, KnownLines
+from ventas.importing.lines import (
+    BLANK_AMOUNT,
+    PLACEHOLDER,
+    UNDATED,
+    FirstPass,
+    KnownLines,
+    count_facts,
+    counted_runs,
+)
 from ventas.importing.matching import (
     AMBIGUOUS,
     CustomerIndex,
@@ -107,7 +115,7 @@ from ventas.importing.parsers import (
     void_reason,
 )
 from ventas.importing.pipeline import prefetch
-from ventas.importing.readers import ImportFileError, Table, UnreadableLine, open_table
+from ventas.importing.readers import ImportFileError, Skipped, Table, UnreadableLine, open_table
 from ventas.importing.writers import history_writer
 from ventas.models import Cliente, ConsentEvent, ImportedRow, ImportRun, ServiceHistory
 from ventas.normalize import looks_like_rut, normalize_phone, normalize_rut, season_of
@@ -296,6 +304,7 @@ def scan_file(
         else:
             lines = FirstPass()
             lines.read(table.rows, identity_cells, facts(table))
+            lines.spans = table.spans
             triples = lines.identity_counts()
     contacts = _ContactsOf(house)
     known = None
@@ -501,7 +510,18 @@ class _Importer:
         pending_empty: list[int] = []
         # `ordinal` numbers the lines as the first pass did (scan_file), unreadable and blank ones included.
         counted, count_known = self.counted, self.count_known
-        for ordinal, (line, cells) in enumerate(self.table.rows):
+        ordinal = -1
+        for line, cells in self.lines_to_read():
+            if type(cells) is Skipped:  # a run of `counted` lines, passed over unread
+                if pending_empty:
+                    self._flush_empty(pending_empty, chunk)
+                self.count_known_run(ordinal + 1, cells.count, chunk)
+                ordinal += cells.count
+                if chunk.rows_read >= READ_PER_CHUNK:
+                    yield chunk
+                    chunk = _Chunk()
+                continue
+            ordinal += 1
             if ordinal < len(counted) and counted[ordinal]:
                 if pending_empty:
                     self._flush_empty(pending_empty, chunk)
@@ -534,6 +554,14 @@ class _Importer:
                 chunk = _Chunk()
         yield chunk
 
+    def lines_to_read(self) -> Iterator[tuple[int, object]]:
+        """The table's (line, cells), with the runs of `counted` lines passed over unread (a `Skipped` each) when
+        the reader can (CSV: it knows each line's physical lines from the first pass)."""
+        spans = getattr(self.first_pass, "spans", None)
+        if not self.counted or self.table.skipping is None or spans is None:
+            return self.table.rows
+        return self.table.skipping(counted_runs(self.counted), spans)
+
     def _flush_empty(self, pending: list[int], chunk: "_Chunk") -> None:
         for line in pending:
             chunk.rows_read += 1
@@ -549,6 +577,10 @@ class _Importer:
 
     def count_known(self, ordinal: int, chunk: "_Chunk") -> None:
         """Count a line of `counted` (imported before, nothing to check) from its first-pass facts."""
+        raise NotImplementedError
+
+    def count_known_run(self, start: int, count: int, chunk: "_Chunk") -> None:
+        """Count `count` lines of `counted` from `start` (ordinals), as `count_known` counts one."""
         raise NotImplementedError
 
     def imported_before(self, ordinal: int, line: int, cells, chunk: "_Chunk") -> bool:
@@ -760,6 +792,13 @@ class _HistoryImporter(_Importer):
         if facts:
             chunk.placeholder_dates += facts & PLACEHOLDER
             chunk.blank_amounts += (facts & BLANK_AMOUNT) // BLANK_AMOUNT
+
+    def count_known_run(self, start: int, count: int, chunk: "_Chunk") -> None:
+        placeholder, blank = count_facts(self.facts, start, count, PLACEHOLDER, BLANK_AMOUNT)
+        chunk.rows_read += count
+        chunk.duplicates += count
+        chunk.placeholder_dates += placeholder
+        chunk.blank_amounts += blank
 
     def imported_before(self, ordinal: int, line: int, cells, chunk: "_Chunk") -> bool:
         """A line stored by an earlier import is a duplicate known without parsing it (lines.py); its date and

@@ -104,6 +104,27 @@ def test_a_reimport_parses_only_the_lines_it_must_and_reports_what_the_first_imp
 
 
 @pytest.mark.django_db
+def test_a_reimport_passes_over_stored_lines_unread_even_when_cells_hold_line_breaks(tmp_path, parsed):
+    lines = [
+        line(reserva="1"),
+        line(servicio="Tina\ncon salto de línea", reserva="2"),
+        line(reserva="3", valor="40000"),
+        line(cliente="", mail="", telefono="", reserva="4"),  # rejected: nobody
+        line(servicio="Masaje\r\nen\r\ntres líneas", reserva="5"),
+        line(reserva="6"),
+    ]
+    first = import_history(write_csv(tmp_path, lines), report_path=tmp_path / "primera.csv")
+    assert (first.imported, first.rejected) == (5, 1)
+    parsed.clear()
+    changed = [*lines[:2], line(reserva="3", valor="41000"), *lines[3:], line(reserva="7")]
+    second = import_history(write_csv(tmp_path, changed), report_path=tmp_path / "segunda.csv")
+    assert (second.imported, second.duplicates, second.rejected, second.rows_read) == (2, 4, 1, 7)
+    assert parsed == [4, 5, 8]  # the changed line, the rejected one and the new one, numbered as the first import did
+    assert read_report(tmp_path / "segunda.csv") == read_report(tmp_path / "primera.csv")
+    assert ServiceHistory.objects.filter(service_name__contains="salto").count() == 1
+
+
+@pytest.mark.django_db
 def test_a_new_copy_of_an_identical_line_is_imported(tmp_path, parsed):
     """A customer with two identical services, then three in the next export: the third is new."""
     import_history(write_csv(tmp_path, [line(), line()]))

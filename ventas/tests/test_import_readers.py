@@ -5,7 +5,7 @@ import datetime
 import pytest
 from openpyxl import Workbook
 
-from ventas.importing.readers import HISTORY_COLUMNS, ImportFileError, open_table
+from ventas.importing.readers import HISTORY_COLUMNS, ImportFileError, Skipped, open_table
 
 HEADER = ",".join(HISTORY_COLUMNS)
 LINE = 'Ana Núñez,Masaje Relajación,1,$50.000,R-1,06/03/2022,Masajes,"2,022",15:00,ana@example.org,912345678'
@@ -120,3 +120,37 @@ def test_files_that_are_not_exports_are_refused(tmp_path, content, message):
 def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(ImportFileError, match="No se pudo abrir"):
         open_table(tmp_path / "no-existe.csv")
+
+
+def test_a_second_reading_passes_over_runs_of_lines_unparsed_even_across_line_breaks_in_cells(tmp_path):
+    """The first reading notes which lines took more than one physical line (a quoted cell with line breaks); a
+    second one skips runs of lines by ordinal and reads the others."""
+    lines = [
+        "A,Tina,1,1,R-0,2022-03-06,Tinas,2022,10:00,a@example.org,1",
+        'B,"Tina\nen dos líneas",1,1,R-1,2022-03-06,Tinas,2022,10:00,b@example.org,2',
+        "C,Tina,1,1,R-2,2022-03-06,Tinas,2022,10:00,c@example.org,3",
+        "",
+        'D,"Masaje\r\nen\r\ntres",1,1,R-4,2022-03-06,Masajes,2022,10:00,d@example.org,4',
+        "E,Tina,1,1,R-5,2022-03-06,Tinas,2022,10:00,e@example.org,5",
+        'F,"Tina\n\ny más",1,1,R-6,2022-03-06,Tinas,2022,10:00,f@example.org,6',
+        "G,Tina,1,1,R-7,2022-03-06,Tinas,2022,10:00,g@example.org,7",
+    ]
+    path = write(tmp_path, "\n".join([HEADER, *lines]) + "\n")
+    with open_table(path) as table:
+        first = list(table.rows)
+        spans = table.spans
+    assert [cells[0] if cells else "" for _, cells in first] == ["A", "B", "C", "", "D", "E", "F", "G"]
+    assert spans == {1: 2, 4: 3, 6: 3}
+
+    def second(runs):
+        with open_table(path) as table:
+            return [
+                (line, cells if isinstance(cells, Skipped) else cells[:1])
+                for line, cells in table.skipping(runs, spans)
+            ]
+
+    read = second([(0, 2), (4, 3)])  # A and B; D, E and F
+    assert [cells for _, cells in read] == [(2,), ["C"], [], (3,), ["G"]]
+    assert [line for line, cells in read if isinstance(cells, list)] == [4, 5, 9]  # as the first reading numbered them
+    assert [cells for _, cells in second([(1, 1), (5, 3)])] == [["A"], (1,), ["C"], [], ["D"], (3,)]
+    assert [cells for _, cells in second([])] == [["A"], ["B"], ["C"], [], ["D"], ["E"], ["F"], ["G"]]
