@@ -16,6 +16,7 @@ import logging
 from functools import cache
 
 from django.apps import apps as global_apps
+from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.management import create_permissions
 from django.db import DEFAULT_DB_ALIAS, connections, router
@@ -90,10 +91,16 @@ def sync_roles_after_migrate(sender, *, using: str = DEFAULT_DB_ALIAS, apps=glob
 class RoleBackend(ModelBackend):
     """Django's ModelBackend, reading a user's own and role permissions in one query instead of two.
 
-    Every CRM request checks one permission, so this is one query per page (cached on the user object for the
-    rest of the request, as Django does). The query is SQL written once per process: building it with the ORM
-    (two joins through the user's groups) cost more CPU per request than rendering the dashboard.
+    Every CRM request loads its user and checks one permission: two queries per page (the permissions cached on
+    the user object for the rest of the request, as Django does), both SQL written once per process. Building
+    them with the ORM on every request cost a gunicorn worker more CPU than rendering the cached dashboard
+    (profiled under `bench_http`).
     """
+
+    def get_user(self, user_id):
+        model = get_user_model()
+        user = next(iter(model._default_manager.raw(_user_sql(model), [user_id])), None)
+        return user if user is not None and self.user_can_authenticate(user) else None
 
     def get_all_permissions(self, user_obj, obj=None):
         if not user_obj.is_active or user_obj.is_anonymous or obj is not None:
@@ -109,6 +116,15 @@ class RoleBackend(ModelBackend):
                     rows = cursor.fetchall()
             user_obj._perm_cache = {f"{app_label}.{codename}" for app_label, codename in rows}
         return user_obj._perm_cache
+
+
+@cache
+def _user_sql(user_model) -> str:
+    """The user with the id given as parameter, every column (what `Manager.get(pk=…)` reads)."""
+    quote = connections[router.db_for_read(user_model)].ops.quote_name
+    columns = ", ".join(quote(field.column) for field in user_model._meta.concrete_fields)
+    pk = quote(user_model._meta.pk.column)
+    return f"SELECT {columns} FROM {quote(user_model._meta.db_table)} WHERE {pk} = %s"  # noqa: S608 model metadata
 
 
 @cache

@@ -91,6 +91,20 @@ def test_the_role_backend_reads_the_same_permissions_as_django_in_one_query(
     assert roles.RoleBackend().get_all_permissions(user) == set()
 
 
+def test_the_role_backend_loads_the_user_as_django_does(django_user_model, django_assert_num_queries):
+    user = make_role_user("cargada", roles.RECEPCION)
+    backend = roles.RoleBackend()
+    with django_assert_num_queries(1):
+        loaded = backend.get_user(user.pk)
+    expected = ModelBackend().get_user(user.pk)
+    fields = [field.attname for field in django_user_model._meta.concrete_fields]
+    assert [getattr(loaded, name) for name in fields] == [getattr(expected, name) for name in fields]
+    assert loaded.last_login is None and loaded.date_joined.tzinfo is not None  # converted as the ORM converts
+    assert backend.get_user(user.pk + 1000) is None
+    django_user_model.objects.filter(pk=user.pk).update(is_active=False)
+    assert backend.get_user(user.pk) is None
+
+
 def test_recepcion_searches_opens_profiles_and_generates_but_sees_no_campaigns(recepcion_user, settings):
     cliente = make_cliente("Ana Recepción")
     client = login(recepcion_user)
