@@ -12,9 +12,14 @@ Rules:
   produced before it: nothing is lost silently and callers see the error they would see without the thread.
 - When the consumer stops early (an exception, Ctrl-C, `close()`), the producer is told to stop and is waited
   for briefly; it is a daemon thread, so a producer stuck in a read never keeps the process alive.
+- While the producer runs, the interpreter hands the GIL between threads every `SWITCH_SECONDS` instead of
+  every 5 ms: the consumer makes many short database calls, and after each one it waited for the busy producer
+  to give the GIL back (the "convoy" effect); the first import of a 209k-line export went from 16.3-17.4k to
+  18.6-18.9k lines/s. The interval is the process's; the previous one is restored when the generator ends.
 """
 
 import queue
+import sys
 import threading
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
@@ -23,6 +28,7 @@ T = TypeVar("T")
 
 _DONE = object()
 _POLL_SECONDS = 0.1
+SWITCH_SECONDS = 0.0002
 
 
 class _Failed:
@@ -56,6 +62,8 @@ def prefetch(items: Iterable[T], *, depth: int = 2, name: str = "import-parser")
         hand(_DONE)
 
     worker = threading.Thread(target=produce, name=name, daemon=True)
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(min(previous, SWITCH_SECONDS))
     worker.start()
     try:
         while True:
@@ -68,3 +76,4 @@ def prefetch(items: Iterable[T], *, depth: int = 2, name: str = "import-parser")
     finally:
         stop.set()
         worker.join(timeout=5)
+        sys.setswitchinterval(previous)

@@ -725,6 +725,9 @@ class _HistoryImporter(_Importer):
         self.catalog = ServiceCatalog.load()
         self.placeholder = settings.HISTORY_PLACEHOLDER_DATE
         self.writer = history_writer()
+        # No line stored when this import began (it holds the one-import lock): every key it writes is new, so the
+        # batches skip the duplicate lookup (natural keys are distinct within a file, see occurrences.py).
+        self.nothing_stored = not ImportedRow.objects.filter(source=self.kind).exists()
         self.known_cells = self.table.picker(*self.KNOWN_COLUMNS)  # what `imported_before` reads of a line
         # The file's lines stored by earlier imports, found by their digest in one query (lines.py). Those with
         # nothing to check or observe are counted from the first pass; `imported_before` takes the others.
@@ -891,7 +894,10 @@ class _HistoryImporter(_Importer):
     def write_batch(self, batch: list[_HistoryRow]) -> None:
         # key -> history id of the keys imported before, and those stored without a line digest (one query for
         # the parsed lines; those known from their digest came with their history row)
-        known, undigested = self.writer.imported([row.key for row in batch if row.values is not None])
+        if self.nothing_stored:
+            known, undigested = {}, set()
+        else:
+            known, undigested = self.writer.imported([row.key for row in batch if row.values is not None])
         known.update((row.key, row.stored[0] if row.stored else None) for row in batch if row.values is None)
         new = [row for row in batch if row.key not in known and row.values is not None]
         self.summary.duplicates += len(batch) - len(new)

@@ -251,3 +251,20 @@ def test_a_history_table_whose_ids_come_from_a_sequence_it_does_not_own_still_im
     assert summary.imported == 2
     assert sorted(ServiceHistory.objects.values_list("id", flat=True)) == [500, 501]
     assert sorted(ImportedRow.objects.values_list("history_id", flat=True)) == [500, 501]
+
+
+def test_prefetch_switches_threads_often_while_it_runs_and_restores_the_interval():
+    import sys
+
+    from ventas.importing.pipeline import SWITCH_SECONDS
+
+    before = sys.getswitchinterval()
+    seen = []
+    for _ in prefetch(iter(range(3))):
+        seen.append(sys.getswitchinterval())
+    assert seen == [pytest.approx(min(before, SWITCH_SECONDS))] * 3
+    assert sys.getswitchinterval() == before
+    with pytest.raises(ValueError):
+        for _ in prefetch(iter([1, 2])):
+            raise ValueError
+    assert sys.getswitchinterval() == before
