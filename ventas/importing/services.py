@@ -711,6 +711,7 @@ class _HistoryImporter(_Importer):
     kind = ImportRun.Kind.HISTORY
     identity_columns = ("cliente", "mail", "telefono")
     KNOWN_COLUMNS = ("mail", "telefono", "checkin", "valor")  # what `imported_before` reads
+    PARSED_COLUMNS = ("servicio", "valor", "cantidad", "reserva", "checkin", "categoria")
     line_facts = staticmethod(_history_line_facts)
 
     @staticmethod
@@ -729,6 +730,7 @@ class _HistoryImporter(_Importer):
         # batches skip the duplicate lookup (natural keys are distinct within a file, see occurrences.py).
         self.nothing_stored = not ImportedRow.objects.filter(source=self.kind).exists()
         self.known_cells = self.table.picker(*self.KNOWN_COLUMNS)  # what `imported_before` reads of a line
+        self.parse_cells = self.table.picker(*self.PARSED_COLUMNS)  # what `parse` reads besides the identity
         # The file's lines stored by earlier imports, found by their digest in one query (lines.py). Those with
         # nothing to check or observe are counted from the first pass; `imported_before` takes the others.
         self.facts = b""
@@ -827,8 +829,8 @@ class _HistoryImporter(_Importer):
         return True
 
     def parse(self, line: int, ordinal: int, cells, chunk: "_Chunk") -> _HistoryRow:
-        get = self.table.get
-        raw_service = cell_text(get(cells, "servicio"))
+        raw_service, raw_amount, raw_quantity, raw_reserva, raw_date, raw_category = self.parse_cells(cells)
+        raw_service = cell_text(raw_service)
         if not raw_service:
             raise CellError("sin servicio")
         if reason := void_reason(raw_service):
@@ -836,17 +838,16 @@ class _HistoryImporter(_Importer):
         identity = self.identity(cells)
         if identity.is_empty():
             raise CellError("sin datos del cliente: falta nombre, email y teléfono")
-        raw_amount = get(cells, "valor")
         amount = self.parse_amount(raw_amount)
-        quantity = self.parse_quantity(get(cells, "cantidad"))
-        reserva = cell_text(get(cells, "reserva")) or None
+        quantity = self.parse_quantity(raw_quantity)
+        reserva = cell_text(raw_reserva) or None
         if reserva and len(reserva) > 50:
             raise CellError(f"reserva demasiado larga: «{reserva[:60]}…»")
-        service_date = self.service_date(line, cells, chunk, get(cells, "checkin"))
+        service_date = self.service_date(line, cells, chunk, raw_date)
         if cell_text(raw_amount) == "":
             chunk.blank_amounts += 1
         service_name = self.catalog.clean(raw_service)
-        category = categorize(service_name, cell_text(get(cells, "categoria")))
+        category = categorize(service_name, cell_text(raw_category))
         self.learner.add(service_name, category, service_date, amount, quantity)
         values = (reserva, category, service_name, service_date, quantity, amount, season_of(service_date))
         values += (service_date.year,)
