@@ -705,6 +705,7 @@ class _HistoryRow:
     digest: int | None  # of the cells as written (lines.py)
     # With values None: (the history row it created, its customer when the import began), None without a row.
     stored: tuple[int, int] | None = None
+    text: str | None = None  # the values as the writer takes them (writers.values_text), made in the parsing thread
 
 
 class _HistoryImporter(_Importer):
@@ -726,6 +727,7 @@ class _HistoryImporter(_Importer):
         self.catalog = ServiceCatalog.load()
         self.placeholder = settings.HISTORY_PLACEHOLDER_DATE
         self.writer = history_writer()
+        self.values_text = self.writer.values_text
         # No line stored when this import began (it holds the one-import lock): every key it writes is new, so the
         # batches skip the duplicate lookup (natural keys are distinct within a file, see occurrences.py).
         self.nothing_stored = not ImportedRow.objects.filter(source=self.kind).exists()
@@ -857,7 +859,13 @@ class _HistoryImporter(_Importer):
             parts = [self.kind, identity.natural_key, service_date.isoformat(), key_name]
             key = self.natural_key("|".join([*parts, str(amount), str(quantity), reserva or ""]).encode())
         return _HistoryRow(
-            line=line, identity=identity, key=key, values=values, cells=cells, digest=self.known.digest(ordinal)
+            line=line,
+            identity=identity,
+            key=key,
+            values=values,
+            cells=cells,
+            digest=self.known.digest(ordinal),
+            text=self.values_text(values),
         )
 
     def service_date(self, line: int, cells, chunk: "_Chunk", raw_date) -> datetime.date:
@@ -927,12 +935,7 @@ class _HistoryImporter(_Importer):
             self.touched_dates = None
         if not new:
             return
-        ids = self.writer.insert_history([(pk, *row.values) for pk, row in new])
-        run_id = self.run.pk
-        self.writer.insert_keys(
-            (self.kind, row.key, run_id, row.line, history_id, row.digest)
-            for (_, row), history_id in zip(new, ids, strict=True)
-        )
+        self.writer.insert_parsed(self.kind, self.run.pk, new)
         self.summary.imported += len(new)
         self.touched_customers.update(pk for pk, _ in new)
         if self.touched_dates is not None:

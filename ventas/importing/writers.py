@@ -123,6 +123,21 @@ class HistoryWriter:
         with connection.cursor() as cursor:
             _insert_many(cursor, ImportedRow, KEY_FIELDS, list(rows))
 
+    def values_text(self, values: tuple) -> str | None:
+        """What the parsing thread prepares of a new row's values for `insert_parsed` (PostgreSQL: their COPY
+        text), so the writing thread, the import's bottleneck, has less to do."""
+        return None
+
+    def insert_parsed(self, kind: str, run_id: int, rows: Sequence[tuple[int, object]]) -> list[int]:
+        """Insert (customer id, parsed row) pairs and their keys; the rows have `values`, `text` (from
+        `values_text`), `key`, `line` and `digest`. Returns the new history ids, in order."""
+        ids = self.insert_history([(pk, *row.values) for pk, row in rows])
+        self.insert_keys(
+            (kind, row.key, run_id, row.line, history_id, row.digest)
+            for (_, row), history_id in zip(rows, ids, strict=True)
+        )
+        return ids
+
 
 def _insert_many(cursor, model, fields: Sequence[str], rows: list[tuple]) -> None:
     table, columns = _quoted(model, fields)
@@ -167,6 +182,7 @@ def _binary_row(columns: int) -> np.dtype:
     return np.dtype(fields)
 
 
+_NULL = "\\N"  # NULL in COPY's text format
 # COPY's text format: backslash escapes for the characters that delimit fields and rows.
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
@@ -177,6 +193,20 @@ def _copy_line(row: tuple) -> str:
         "\\N" if value is None else value.translate(_COPY_ESCAPES) if isinstance(value, str) else str(value)
         for value in row
     )
+
+
+def copy_values_text(values: tuple) -> str:
+    """One row's values in COPY's text format, without the line break (unescaped when nothing needs escaping,
+    which the joined text proves: only its own tabs, one backslash per NULL, no line break)."""
+    text = "\t".join(["\\N" if value is None else value if type(value) is str else str(value) for value in values])
+    if (
+        text.count("\t") == len(values) - 1
+        and text.count("\\") == values.count(None)
+        and "\n" not in text
+        and "\r" not in text
+    ):
+        return text
+    return _copy_line(values)
 
 
 def copy_text(rows: Iterable[tuple]) -> str:
@@ -201,7 +231,12 @@ def copy_text(rows: Iterable[tuple]) -> str:
 
 def copy_rows(table: str, columns: Sequence[str], rows: Iterable[tuple]) -> None:
     """Bulk-load tuples into `table` with PostgreSQL's COPY (values escaped for its text format)."""
-    buffer = io.StringIO(copy_text(rows))
+    _copy(table, columns, copy_text(rows))
+
+
+def _copy(table: str, columns: Sequence[str], text: str) -> None:
+    """COPY `text` (lines in COPY's text format) into `table`'s `columns`."""
+    buffer = io.StringIO(text)
     quoted = ", ".join(connection.ops.quote_name(column) for column in columns)
     with connection.cursor() as cursor:
         # The whole buffer in one read: psycopg2 takes the GIL back for every read (8 KiB by default), and while
@@ -218,20 +253,44 @@ class PostgresHistoryWriter(HistoryWriter):
         # An array literal in one text parameter: PostgreSQL parses it much faster than ARRAY[5000 constants].
         return "{" + ",".join(map(str, values)) + "}"
 
-    def insert_history(self, rows: Sequence[tuple]) -> list[int]:
-        table = ServiceHistory._meta.db_table
+    def _reserve_ids(self, count: int) -> list[int] | None:
+        """`count` ids from the history table's sequence; None when the table has none behind its id."""
         with connection.cursor() as cursor:
             # One array rather than a row per id: psycopg2 reads it in C.
             cursor.execute(
                 "SELECT array_agg(nextval(pg_get_serial_sequence(%s, 'id'))) FROM generate_series(1, %s)",
-                [table, len(rows)],
+                [ServiceHistory._meta.db_table, count],
             )
             ids = cursor.fetchone()[0]
-        if None in ids:  # a legacy table without a sequence behind its id: let the database assign them
+        return None if None in ids else ids
+
+    def insert_history(self, rows: Sequence[tuple]) -> list[int]:
+        ids = self._reserve_ids(len(rows))
+        if ids is None:  # a legacy table without a sequence behind its id: let the database assign them
             objects = [ServiceHistory(**dict(zip(HISTORY_FIELDS, row, strict=True))) for row in rows]
             ServiceHistory.objects.bulk_create(objects)
             return [obj.pk for obj in objects]
-        copy_rows(table, ("id", *HISTORY_FIELDS), ((pk, *row) for pk, row in zip(ids, rows, strict=True)))
+        rows = ((pk, *row) for pk, row in zip(ids, rows, strict=True))
+        copy_rows(ServiceHistory._meta.db_table, ("id", *HISTORY_FIELDS), rows)
+        return ids
+
+    def values_text(self, values: tuple) -> str:
+        return copy_values_text(values)
+
+    def insert_parsed(self, kind: str, run_id: int, rows: Sequence[tuple[int, object]]) -> list[int]:
+        ids = self._reserve_ids(len(rows))
+        if ids is None:
+            return super().insert_parsed(kind, run_id, rows)
+        # Ids, customers, keys, line numbers and digests are integers and `kind` is a plain word: nothing to escape.
+        history = "".join([f"{pk}\t{cliente}\t{row.text}\n" for pk, (cliente, row) in zip(ids, rows, strict=True)])
+        _copy(ServiceHistory._meta.db_table, ("id", *HISTORY_FIELDS), history)
+        keys = "".join(
+            [
+                f"{kind}\t{row.key}\t{run_id}\t{row.line}\t{pk}\t{_NULL if row.digest is None else row.digest}\n"
+                for pk, (_, row) in zip(ids, rows, strict=True)
+            ]
+        )
+        _copy(ImportedRow._meta.db_table, KEY_FIELDS, keys)
         return ids
 
     def insert_keys(self, rows: Iterable[tuple]) -> None:

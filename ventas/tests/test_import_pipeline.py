@@ -188,7 +188,7 @@ def test_summaries_are_refreshed_once_per_import_and_exact(tmp_path):
 @pytest.mark.django_db
 def test_a_write_error_stops_the_parsing_thread_at_once(tmp_path, monkeypatch):
     class FailingWriter(type(history_writer())):
-        def insert_history(self, rows):
+        def insert_parsed(self, kind, run_id, rows):
             raise RuntimeError("disco lleno")
 
     monkeypatch.setattr(services, "history_writer", FailingWriter)
@@ -216,7 +216,7 @@ def test_copy_text_is_the_escaped_text_whether_values_hold_copy_characters_or_no
     import random
     from decimal import Decimal
 
-    from ventas.importing.writers import _copy_line, copy_text
+    from ventas.importing.writers import _copy_line, copy_text, copy_values_text
 
     def escaped(rows):
         return "".join(_copy_line(row) + "\n" for row in rows)
@@ -231,6 +231,7 @@ def test_copy_text_is_the_escaped_text_whether_values_hold_copy_characters_or_no
             at = rng.randrange(len(rows))
             rows[at] = (at, None, f"Tina{special}x", "R-1")
             assert copy_text(rows) == escaped(rows), (special, at)
+            assert [copy_values_text(row) + "\n" for row in rows] == [escaped([row]) for row in rows]
     assert copy_text([(1, "a\\Nb")]) == "1\ta\\\\Nb\n"  # a backslash in a value is escaped, not read as NULL
 
 
