@@ -2,6 +2,8 @@
 
 PostgreSQL: `COPY`, about three times faster than a multi-row INSERT for the million-line exports; ids for the
 legacy table are reserved from its own sequence first, so the caller still learns the id of every row it wrote.
+Each new row's COPY text is made by the importer's parsing thread (`values_text`), so the writing thread, the
+import's bottleneck, only adds the ids (`insert_parsed`).
 SQLite (development): one `executemany` per table. The batch runs in an IMMEDIATE transaction (settings), so no
 other writer can insert between its rows and the ids are consecutive up to `last_insert_rowid()`. The ORM's
 bulk_create cost more Python time (model instances, per-value adaptation) than the whole rest of the import.
@@ -19,7 +21,7 @@ from django.db import connection, transaction
 
 from ventas.models import ImportedRow, ServiceHistory
 
-# Column order of the tuples the importer hands to `insert_history`.
+# Column order of `insert_history`'s tuples (a parsed row's `values` are these without cliente_id).
 HISTORY_FIELDS = (
     "cliente_id",
     "reserva_id",
