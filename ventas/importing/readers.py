@@ -22,8 +22,10 @@ import re
 import zipfile
 import zlib
 from bisect import bisect_left
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import accumulate, islice
 from operator import itemgetter
 from pathlib import Path
@@ -121,9 +123,10 @@ class Table:
     rows: Iterator[tuple[int, list]] = field(repr=False)
     header: list[str] = field(default_factory=list)
     close: Callable[[], None] = field(default=lambda: None, repr=False)
-    # CSV only: the physical lines of each line read so far that took more or fewer than one (a quoted cell
-    # holding line breaks), by ordinal; and `skipping(runs, spans)`, the rows again without reading the runs
-    # of lines given as (first ordinal, count), each run yielded as one `Skipped` (see `_open_csv`).
+    # The physical lines of each line read so far that took more or fewer than one (CSV: a quoted cell holding
+    # line breaks), by ordinal; and `skipping(runs, spans)`, the rows with the runs of lines given as (first
+    # ordinal, count) each yielded as one `Skipped` (CSV: passed over unparsed, see `_open_csv`; .xlsx: read and
+    # dropped).
     spans: dict[int, int] | None = field(default=None, repr=False)
     skipping: Callable[[Iterator[tuple[int, int]], dict[int, int]], Iterator[tuple[int, object]]] | None = field(
         default=None, repr=False
@@ -178,6 +181,7 @@ def open_table(path: str | Path, kind: str | None = None, limits: ImportLimits |
     spans = skipping = None
     if head.startswith(b"PK\x03\x04"):
         header, rows, encoding, close = _open_xlsx(path, limits)
+        spans, skipping = {}, partial(_skipping_read_rows, rows)
     elif head.startswith(b"\xd0\xcf\x11\xe0"):
         raise ImportFileError("El formato .xls antiguo no se puede leer: guarda el archivo como .xlsx o CSV.")
     elif head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -476,6 +480,17 @@ class _ExtraLines:
         if first == last:
             return 0
         return self.total[last - 1] - (self.total[first - 1] if first else 0)
+
+
+def _skipping_read_rows(rows: Iterator, runs: Iterable[tuple[int, int]], spans: dict[int, int]) -> Iterator:
+    """`Table.skipping` for a reader that cannot pass over lines unread: the runs' rows are read and dropped."""
+    ordinal = 0
+    for start, count in runs:
+        yield from islice(rows, start - ordinal)
+        last = deque(islice(rows, count), maxlen=1)  # read and dropped; the last one's line number is kept
+        yield (last[0][0] if last else 0), Skipped(count)
+        ordinal = start + count
+    yield from rows
 
 
 class Skipped(NamedTuple):

@@ -509,27 +509,18 @@ class _Importer:
         chunk = _Chunk()
         pending_empty: list[int] = []
         # `ordinal` numbers the lines as the first pass did (scan_file), unreadable and blank ones included.
-        counted, count_known = self.counted, self.count_known
         ordinal = -1
         for line, cells in self.lines_to_read():
-            if type(cells) is Skipped:  # a run of `counted` lines, passed over unread
+            if type(cells) is Skipped:  # a run of `counted` lines, not parsed
                 if pending_empty:
                     self._flush_empty(pending_empty, chunk)
-                self.count_known_run(ordinal + 1, cells.count, chunk)
+                self.count_known(ordinal + 1, cells.count, chunk)
                 ordinal += cells.count
-                if chunk.rows_read >= READ_PER_CHUNK:
-                    yield chunk
-                    chunk = _Chunk()
-                continue
-            ordinal += 1
-            if ordinal < len(counted) and counted[ordinal]:
-                if pending_empty:
-                    self._flush_empty(pending_empty, chunk)
-                count_known(ordinal, chunk)
                 if chunk.rows_read >= READ_PER_CHUNK:  # progress keeps moving through lines that write nothing
                     yield chunk
                     chunk = _Chunk()
                 continue
+            ordinal += 1
             if isinstance(cells, UnreadableLine):
                 self._flush_empty(pending_empty, chunk)
                 chunk.rows_read += 1
@@ -555,12 +546,11 @@ class _Importer:
         yield chunk
 
     def lines_to_read(self) -> Iterator[tuple[int, object]]:
-        """The table's (line, cells), with the runs of `counted` lines passed over unread (a `Skipped` each) when
-        the reader can (CSV: it knows each line's physical lines from the first pass)."""
-        spans = getattr(self.first_pass, "spans", None)
-        if not self.counted or self.table.skipping is None or spans is None:
+        """The table's (line, cells), each run of `counted` lines yielded as one `Skipped` (a CSV reader passes
+        over their physical lines, known from the first pass, without parsing them)."""
+        if not self.counted:
             return self.table.rows
-        return self.table.skipping(counted_runs(self.counted), spans)
+        return self.table.skipping(counted_runs(self.counted), self.first_pass.spans or {})
 
     def _flush_empty(self, pending: list[int], chunk: "_Chunk") -> None:
         for line in pending:
@@ -575,12 +565,9 @@ class _Importer:
         if self.progress:
             self.progress(self.summary)
 
-    def count_known(self, ordinal: int, chunk: "_Chunk") -> None:
-        """Count a line of `counted` (imported before, nothing to check) from its first-pass facts."""
-        raise NotImplementedError
-
-    def count_known_run(self, start: int, count: int, chunk: "_Chunk") -> None:
-        """Count `count` lines of `counted` from `start` (ordinals), as `count_known` counts one."""
+    def count_known(self, start: int, count: int, chunk: "_Chunk") -> None:
+        """Count `count` lines of `counted` (imported before, nothing to check) from `start` (ordinals), from
+        their first-pass facts."""
         raise NotImplementedError
 
     def imported_before(self, ordinal: int, line: int, cells, chunk: "_Chunk") -> bool:
@@ -771,8 +758,11 @@ class _HistoryImporter(_Importer):
         identities = list(self.first_pass.identities)  # (name, email, phone) as written, by index
         touched: set[str] = set()
 
+        def keys(identity: Identity) -> set[str]:
+            return set(filter(None, (identity.name_key, identity.email, identity.phone)))
+
         def touch(identity: Identity) -> None:
-            touched.update(filter(None, (identity.name_key, identity.email, identity.phone)))
+            touched.update(keys(identity))
 
         for index in self.known.new_identities(self.first_pass):
             touch(self._make_identity(*identities[index]))
@@ -788,19 +778,11 @@ class _HistoryImporter(_Importer):
                 answers[index] = (pk, identity)
         settled = [0] * len(identities)
         for index, (pk, identity) in answers.items():
-            if not touched.intersection(filter(None, (identity.name_key, identity.email, identity.phone))):
+            if touched.isdisjoint(keys(identity)):
                 settled[index] = pk
         return settled
 
-    def count_known(self, ordinal: int, chunk: "_Chunk") -> None:
-        facts = self.facts[ordinal]
-        chunk.rows_read += 1
-        chunk.duplicates += 1
-        if facts:
-            chunk.placeholder_dates += facts & PLACEHOLDER
-            chunk.blank_amounts += (facts & BLANK_AMOUNT) // BLANK_AMOUNT
-
-    def count_known_run(self, start: int, count: int, chunk: "_Chunk") -> None:
+    def count_known(self, start: int, count: int, chunk: "_Chunk") -> None:
         placeholder, blank = count_facts(self.facts, start, count, PLACEHOLDER, BLANK_AMOUNT)
         chunk.rows_read += count
         chunk.duplicates += count

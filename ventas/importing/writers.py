@@ -192,7 +192,7 @@ _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\
 def _copy_line(row: tuple) -> str:
     """One COPY line; values are None, str, int, Decimal or date (whose str() is what COPY expects)."""
     return "\t".join(
-        "\\N" if value is None else value.translate(_COPY_ESCAPES) if isinstance(value, str) else str(value)
+        _NULL if value is None else value.translate(_COPY_ESCAPES) if isinstance(value, str) else str(value)
         for value in row
     )
 
@@ -200,7 +200,7 @@ def _copy_line(row: tuple) -> str:
 def copy_values_text(values: tuple) -> str:
     """One row's values in COPY's text format, without the line break (unescaped when nothing needs escaping,
     which the joined text proves: only its own tabs, one backslash per NULL, no line break)."""
-    text = "\t".join(["\\N" if value is None else value if type(value) is str else str(value) for value in values])
+    text = "\t".join([_NULL if value is None else value if type(value) is str else str(value) for value in values])
     if (
         text.count("\t") == len(values) - 1
         and text.count("\\") == values.count(None)
@@ -212,23 +212,8 @@ def copy_values_text(values: tuple) -> str:
 
 
 def copy_text(rows: Iterable[tuple]) -> str:
-    """Rows in COPY's text format. Values rarely hold a tab, a line break or a backslash: the rows are joined
-    without escaping, which is exact when the text holds only the rows' own tabs and line breaks, one backslash
-    per NULL (its `\\N`) and no carriage return; otherwise each value is escaped (`_copy_line`)."""
-    rows = rows if isinstance(rows, list) else list(rows)
-    if not rows:
-        return ""
-    text = "\n".join(
-        [
-            "\t".join(["\\N" if value is None else value if type(value) is str else str(value) for value in row])
-            for row in rows
-        ]
-    )
-    tabs = sum(map(len, rows)) - len(rows)
-    nulls = sum(row.count(None) for row in rows)
-    if (text.count("\t"), text.count("\n"), text.count("\\"), "\r" in text) == (tabs, len(rows) - 1, nulls, False):
-        return text + "\n"
-    return "".join(_copy_line(row) + "\n" for row in rows)
+    """Rows in COPY's text format, one line each (`copy_values_text`)."""
+    return "".join([copy_values_text(row) + "\n" for row in rows])
 
 
 def copy_rows(table: str, columns: Sequence[str], rows: Iterable[tuple]) -> None:
