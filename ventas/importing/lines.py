@@ -27,7 +27,7 @@ stored key, history row and its customer, counted flag) until the import ends: 3
 
 import hashlib
 from array import array
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -74,8 +74,12 @@ class LineDigests:
         self._digests.append(0)
 
     def numbered(self) -> np.ndarray:
-        """Each line's digest with its occurrence among identical lines, in file order."""
-        digests = np.frombuffer(self._digests, dtype=np.int64).copy() if self._digests else np.zeros(0, np.int64)
+        """Each line's digest with its occurrence among identical lines, in file order. Hands the digests over:
+        this object is empty after (its array and the result are never held together)."""
+        # A view of the array's memory (no copy), numbered in place; the array lives on as the view's base.
+        digests = np.frombuffer(self._digests, dtype=np.int64) if self._digests else np.zeros(0, np.int64)
+        self._digests = array("q")
+        self.add = self._digests.append
         if not len(digests):
             return digests
         order = np.argsort(digests, kind="stable")  # equal digests stay in file order
@@ -85,6 +89,7 @@ class LineDigests:
         np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
         del ordered
         starts, repeats = np.flatnonzero(first), np.flatnonzero(~first)  # repeats are few
+        del first
         occurrence = repeats - starts[np.searchsorted(starts, repeats, side="right") - 1]
         for position, nth in zip(repeats.tolist(), occurrence.tolist(), strict=True):
             index = order[position]
@@ -155,44 +160,54 @@ class FirstPass:
 class KnownLines:
     """Which lines of the file were imported before, and under which key (`find`: one query)."""
 
-    def __init__(self, digests: np.ndarray, stored: np.ndarray, history: np.ndarray, customers: np.ndarray):
+    def __init__(self, digests: np.ndarray, stored=None, history=None, customers=None):
         # By ordinal. Read one value at a time: the digests (every parsed line) from a Python array, the rest (only
-        # lines imported before and read again) from numpy ones.
-        self.digests = array("q")
-        self.digests.frombytes(memoryview(np.ascontiguousarray(digests, dtype=np.int64)).cast("B"))
-        self.stored = stored  # the stored key, 0 for a new line
-        self.history = history  # the history row it created, 0 if unknown or gone
-        self.customers = customers  # that row's customer when the import began
-        self._taken = np.unique(stored[stored != 0])
-        self.count = int(np.count_nonzero(stored))
+        # lines imported before and read again) from numpy ones; without stored lines, those are empty.
+        source = getattr(digests.base, "obj", None)  # `LineDigests.numbered` answers a view of its array
+        if isinstance(source, array) and source.typecode == "q" and len(source) == len(digests):
+            self.digests = source  # no copy
+        else:
+            self.digests = array("q")
+            self.digests.frombytes(memoryview(np.ascontiguousarray(digests, dtype=np.int64)).cast("B"))
+        empty = np.zeros(0, np.int64)
+        self.stored = empty if stored is None else stored  # the stored key, 0 for a new line
+        self.history = empty if history is None else history  # the history row it created, 0 if unknown or gone
+        self.customers = empty if customers is None else customers  # that row's customer when the import began
+        self.count = int(np.count_nonzero(self.stored))
+        self._taken = np.unique(self.stored[self.stored != 0]) if self.count else empty
 
     @classmethod
-    def find(cls, digests: LineDigests, lookup: Callable[[np.ndarray], np.ndarray]) -> "KnownLines":
-        """`lookup(unique digests)` -> int64 rows (digest, stored key, history id, its customer; 0 when none) of
-        the stored ones."""
-        numbered = digests.numbered()
-        unique = np.unique(numbered)
-        # What was found, by position in `unique` (the stored digests are among the ones asked for).
-        by_unique = [np.zeros(len(unique), np.int64) for _ in range(3)]
-        if len(unique):
-            rows = lookup(unique)
-            where = np.searchsorted(unique, rows[:, 0])
-            for column, values in enumerate(by_unique, start=1):
-                values[where] = rows[:, column]
-            del rows, where
-        position = np.searchsorted(unique, numbered)
-        del unique
-        return cls(numbered, *(values[position] for values in by_unique))
+    def find(cls, digests: LineDigests, lookup: Callable[[np.ndarray], Iterable[np.ndarray]] | None = None):
+        """The lines among `digests` stored before. `lookup(sorted distinct numbered digests)` yields blocks of
+        int64 rows (digest, stored key, history id, its customer; 0 when none) of the stored ones; None: nothing
+        is stored (a first import), and only the numbered digests are kept.
 
-    @staticmethod
-    def nothing_stored(unique: np.ndarray) -> np.ndarray:
-        """The `lookup` of a first import: no line is stored."""
-        return np.zeros((0, 4), dtype=np.int64)
+        Memory: the numbered digests and the three answers by ordinal (32 bytes a line), plus the sort order and
+        sorted digests while the blocks are placed (12 more); the answer arrives in blocks, never whole."""
+        numbered = digests.numbered()
+        if lookup is None:
+            return cls(numbered)
+        order = np.argsort(numbered)
+        if len(order) < 2**31:
+            order = order.astype(np.int32)
+        ordered = numbered[order]
+        distinct = np.ones(len(ordered), dtype=bool)
+        np.not_equal(ordered[1:], ordered[:-1], out=distinct[1:])
+        answers = [np.zeros(len(numbered), np.int64) for _ in range(3)]
+        for block in lookup(ordered if distinct.all() else ordered[distinct]):
+            ordinals = order[np.searchsorted(ordered, block[:, 0])]  # the first line with each stored digest
+            for column, values in enumerate(answers, start=1):
+                values[ordinals] = block[:, column]
+        # Equal numbered digests (two different lines, one 64-bit digest: in theory only) share the answer.
+        for position in np.flatnonzero(~distinct).tolist():
+            for values in answers:
+                values[order[position]] = values[order[position - 1]]
+        del order, ordered, distinct
+        return cls(numbered, *answers)
 
     @classmethod
     def none(cls) -> "KnownLines":
-        empty = np.zeros(0, np.int64)
-        return cls(empty, empty, empty, empty)
+        return cls(np.zeros(0, np.int64))
 
     def new_identities(self, first_pass: "FirstPass") -> list[int]:
         """The identity indexes of the readable lines not imported before."""

@@ -316,7 +316,7 @@ def scan_file(
     else:
         scan = scan_contacts(triples, contacts)
         if lines is not None:  # nothing to look up: the lines' numbered digests, to store them
-            known = KnownLines.find(lines.digests, KnownLines.nothing_stored)
+            known = KnownLines.find(lines.digests)
     if lines is not None:
         lines.digests = None  # `known` holds them, numbered
     shared = scan.shared()

@@ -13,7 +13,7 @@ import datetime
 import io
 import json
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 
 import numpy as np
@@ -72,10 +72,12 @@ class HistoryWriter:
             cursor.execute(sql + self.IN_LIST, [self.array_param(wanted)])
             return cursor.fetchall()
 
-    def stored_lines(self, digests: np.ndarray) -> np.ndarray:
-        """(digest, key, history id, its customer now) of the lines among `digests` stored by earlier imports, as
-        rows of an int64 array (0: no history row recorded, or it is gone): the digests go into a temporary table
-        joined with the stored ones in one query, whatever their number (lines.py)."""
+    def stored_lines(self, digests: np.ndarray) -> Iterator[np.ndarray]:
+        """(digest, key, history id, its customer now) of the lines among `digests` stored by earlier imports, in
+        int64 blocks of up to `_BLOCK` rows (0: no history row recorded, or it is gone). The digests go into a
+        temporary table joined with the stored ones in one query, whatever their number (lines.py); the answer is
+        spooled to a temporary file in that transaction and read back in blocks after it, so a million stored
+        lines are never in memory at once."""
         table, column = _quoted(ImportedRow, ("line_hash",))
         history = connection.ops.quote_name(ServiceHistory._meta.db_table)
         quote = connection.ops.quote_name
@@ -84,20 +86,31 @@ class HistoryWriter:
             f"FROM {_DIGESTS} d JOIN {table} i ON i.{column} = d.digest "
             f"LEFT JOIN {history} h ON h.id = i.{quote('history_id')}"
         )
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(f"CREATE TEMPORARY TABLE {_DIGESTS} (digest bigint NOT NULL)")
-            try:
-                self._load_digests(cursor, digests)
-                return self._select_integers(cursor, join, 4)
-            finally:
-                cursor.execute(f"DROP TABLE {_DIGESTS}")
+        with tempfile.TemporaryFile() as spool:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(f"CREATE TEMPORARY TABLE {_DIGESTS} (digest bigint NOT NULL)")
+                try:
+                    self._load_digests(cursor, digests)
+                    self._spool_integers(cursor, join, 4, spool)
+                finally:
+                    cursor.execute(f"DROP TABLE {_DIGESTS}")
+            yield from self._read_integers(spool, 4)
 
     def _load_digests(self, cursor, digests: np.ndarray) -> None:
-        cursor.executemany(f"INSERT INTO {_DIGESTS} VALUES (%s)", [(value,) for value in digests.tolist()])  # noqa: S608
+        for start in range(0, len(digests), _BLOCK):
+            block = digests[start : start + _BLOCK].tolist()
+            cursor.executemany(f"INSERT INTO {_DIGESTS} VALUES (%s)", [(value,) for value in block])  # noqa: S608
 
-    def _select_integers(self, cursor, sql: str, columns: int) -> np.ndarray:
+    def _spool_integers(self, cursor, sql: str, columns: int, spool) -> None:
+        """Write the rows of `sql` (`columns` integers each) to `spool` as native int64s."""
         cursor.execute(sql)
-        return np.array(cursor.fetchall(), dtype=np.int64).reshape(-1, columns)
+        while rows := cursor.fetchmany(_BLOCK):
+            np.array(rows, dtype=np.int64).reshape(-1, columns).tofile(spool)
+
+    def _read_integers(self, spool, columns: int) -> Iterator[np.ndarray]:
+        spool.seek(0)
+        while len(block := np.fromfile(spool, dtype=np.int64, count=_BLOCK * columns)):
+            yield block.reshape(-1, columns)
 
     def fill_digests(self, pairs: Sequence[tuple[int, int]]) -> None:
         """Store the line digest of keys imported before digests existed: (key, digest) pairs."""
@@ -149,6 +162,7 @@ def _insert_many(cursor, model, fields: Sequence[str], rows: list[tuple]) -> Non
 
 # The temporary table of a file's line digests (`stored_lines`), one per connection while it is used.
 _DIGESTS = "import_line_digests"
+_BLOCK = 65_536  # rows of `stored_lines`' answer held in memory at once, and digests per INSERT on SQLite
 
 # COPY's binary format (PostgreSQL's "COPY" page): signature, flags, header extension length; each row is its field
 # count then each field's byte length and big-endian value; -1 ends the data.
@@ -292,23 +306,25 @@ class PostgresHistoryWriter(HistoryWriter):
         cursor.execute(f"ANALYZE {_DIGESTS}")  # so the planner knows how many there are
         cursor.execute("SET LOCAL work_mem = '64MB'")  # the join's hash table in one piece (this transaction only)
 
-    def _select_integers(self, cursor, sql: str, columns: int) -> np.ndarray:
+    def _spool_integers(self, cursor, sql: str, columns: int, spool) -> None:
+        cursor.cursor.copy_expert(f"COPY ({sql}) TO STDOUT WITH (FORMAT binary)", spool)
+
+    def _read_integers(self, spool, columns: int) -> Iterator[np.ndarray]:
+        """The rows COPY wrote in its binary format, as int64 blocks (big-endian to native)."""
         row = _binary_row(columns)
-        # Through a temporary file rather than memory: the answer for a million lines is ~40 MB, read once.
-        with tempfile.TemporaryFile() as spool:
-            cursor.cursor.copy_expert(f"COPY ({sql}) TO STDOUT WITH (FORMAT binary)", spool)
-            size = spool.tell()
-            spool.seek(len(_BINARY_HEADER) - 4)
-            spool.seek(int.from_bytes(spool.read(4), "big"), io.SEEK_CUR)  # past the header extension
-            count = (size - spool.tell() - len(_BINARY_TRAILER)) // row.itemsize
-            rows = np.fromfile(spool, dtype=row, count=count)
-        expected = (rows["fields"] == columns).all() and all((rows[f"size{n}"] == 8).all() for n in range(columns))
-        if len(rows) and not expected:
-            raise ValueError("unexpected COPY binary row")  # a NULL or another type: never for these columns
-        values = np.empty((len(rows), columns), dtype=np.int64)
-        for n in range(columns):
-            values[:, n] = rows[f"value{n}"]  # big-endian to native
-        return values
+        size = spool.tell()
+        spool.seek(len(_BINARY_HEADER) - 4)
+        spool.seek(int.from_bytes(spool.read(4), "big"), io.SEEK_CUR)  # past the header extension
+        count = (size - spool.tell() - len(_BINARY_TRAILER)) // row.itemsize
+        while count > 0:
+            rows = np.fromfile(spool, dtype=row, count=min(count, _BLOCK))
+            count -= len(rows)
+            if not ((rows["fields"] == columns).all() and all((rows[f"size{n}"] == 8).all() for n in range(columns))):
+                raise ValueError("unexpected COPY binary row")  # a NULL or another type: never for these columns
+            values = np.empty((len(rows), columns), dtype=np.int64)
+            for n in range(columns):
+                values[:, n] = rows[f"value{n}"]
+            yield values
 
     def fill_digests(self, pairs: Sequence[tuple[int, int]]) -> None:
         if not pairs:

@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from crm.services import summaries
-from ventas.importing import services
+from ventas.importing import services, writers
 from ventas.importing.pipeline import prefetch
 from ventas.importing.services import import_history, run_queued_import
 from ventas.importing.writers import history_writer
@@ -153,10 +153,10 @@ def test_stored_lines_are_found_by_digest_and_old_keys_get_theirs(tmp_path):
         digest: (key, history_id, cliente.pk)
         for digest, key, history_id in ImportedRow.objects.values_list("line_hash", "key", "history_id")
     }
-    found = writer.stored_lines(np.array([*stored, 42], dtype=np.int64))
+    found = np.concatenate(list(writer.stored_lines(np.array([*stored, 42], dtype=np.int64))))
     assert {digest: (key, history_id, pk) for digest, key, history_id, pk in found.tolist()} == stored
     ServiceHistory.objects.filter(pk=next(iter(stored.values()))[1]).delete()
-    found = writer.stored_lines(np.array([*stored], dtype=np.int64))
+    found = np.concatenate(list(writer.stored_lines(np.array([*stored], dtype=np.int64))))
     assert sorted(map(tuple, found[:, 2:].tolist())) == [(0, 0), (ANY, cliente.pk)]  # a deleted row: 0
     # Keys stored before lines had digests are reported as such, and take the digest they are given.
     first, second = (key for key, _, _ in stored.values())
@@ -165,6 +165,18 @@ def test_stored_lines_are_found_by_digest_and_old_keys_get_theirs(tmp_path):
     writer.fill_digests([(first, 7)])
     writer.fill_digests([])
     assert dict(ImportedRow.objects.values_list("key", "line_hash")) == {first: 7, second: None}
+
+
+@pytest.mark.django_db
+def test_stored_lines_arrive_in_blocks_of_the_whole_answer(tmp_path, monkeypatch):
+    """The answer is read back in blocks (a million stored lines never in memory at once): every stored line
+    once, whatever the block size, on both databases (COPY's binary format on PostgreSQL)."""
+    import_history(write_csv(tmp_path, [line(reserva=str(n)) for n in range(7)]))
+    digests = sorted(ImportedRow.objects.values_list("line_hash", flat=True))
+    monkeypatch.setattr(writers, "_BLOCK", 3)
+    blocks = list(history_writer().stored_lines(np.array([*digests, 42], dtype=np.int64)))
+    assert [len(block) for block in blocks] == [3, 3, 1]
+    assert sorted(np.concatenate(blocks)[:, 0].tolist()) == digests
 
 
 @pytest.mark.django_db
