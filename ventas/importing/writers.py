@@ -15,6 +15,7 @@ import json
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
+from itertools import chain
 
 import numpy as np
 from django.db import connection, transaction
@@ -97,9 +98,8 @@ class HistoryWriter:
             yield from self._read_integers(spool, 4)
 
     def _load_digests(self, cursor, digests: np.ndarray) -> None:
-        for start in range(0, len(digests), _BLOCK):
-            block = digests[start : start + _BLOCK].tolist()
-            cursor.executemany(f"INSERT INTO {_DIGESTS} VALUES (%s)", [(value,) for value in block])  # noqa: S608
+        for block in _blocks(digests):
+            cursor.executemany(f"INSERT INTO {_DIGESTS} VALUES (%s)", [(value,) for value in block.tolist()])  # noqa: S608
 
     def _spool_integers(self, cursor, sql: str, columns: int, spool) -> None:
         """Write the rows of `sql` (`columns` integers each) to `spool` as native int64s."""
@@ -171,23 +171,36 @@ _BINARY_TRAILER = b"\xff\xff"
 
 
 class _Parts(io.RawIOBase):
-    """A read-only file over byte buffers, so COPY reads them without first joining them into one."""
+    """A read-only file over byte buffers, made one at a time as COPY reads (never all held together)."""
 
-    def __init__(self, *parts):
-        self.parts = [memoryview(part).cast("B") for part in parts]
+    def __init__(self, parts: Iterable):
+        self.parts = iter(parts)
+        self.part = memoryview(b"")
 
     def readable(self) -> bool:
         return True
 
     def read(self, size: int = -1) -> bytes:
-        while self.parts and not len(self.parts[0]):
-            self.parts.pop(0)
-        if not self.parts:
-            return b""
-        part = self.parts[0]
-        size = len(part) if size is None or size < 0 else size
-        self.parts[0] = part[size:]
-        return bytes(part[:size])
+        while not len(self.part):
+            part = next(self.parts, None)
+            if part is None:
+                return b""
+            self.part = memoryview(part).cast("B")
+        size = len(self.part) if size is None or size < 0 else size
+        data = bytes(self.part[:size])
+        self.part = self.part[size:]
+        return data
+
+
+def _blocks(values: np.ndarray) -> Iterator[np.ndarray]:
+    return (values[start : start + _BLOCK] for start in range(0, len(values), _BLOCK))
+
+
+def _binary_rows(digests: np.ndarray) -> np.ndarray:
+    """One block of digests as COPY binary rows of one bigint."""
+    rows = np.empty(len(digests), dtype=_binary_row(1))
+    rows["fields"], rows["size0"], rows["value0"] = 1, 8, digests
+    return rows
 
 
 def _binary_row(columns: int) -> np.dtype:
@@ -299,9 +312,7 @@ class PostgresHistoryWriter(HistoryWriter):
 
     # Digests travel in COPY's binary format, built and read by numpy: no Python object per line either way.
     def _load_digests(self, cursor, digests: np.ndarray) -> None:
-        rows = np.empty(len(digests), dtype=_binary_row(1))
-        rows["fields"], rows["size0"], rows["value0"] = 1, 8, digests
-        data = _Parts(_BINARY_HEADER, memoryview(rows).cast("B"), _BINARY_TRAILER)
+        data = _Parts(chain([_BINARY_HEADER], map(_binary_rows, _blocks(digests)), [_BINARY_TRAILER]))
         cursor.cursor.copy_expert(f"COPY {_DIGESTS} FROM STDIN WITH (FORMAT binary)", data, 1 << 20)
         cursor.execute(f"ANALYZE {_DIGESTS}")  # so the planner knows how many there are
         cursor.execute("SET LOCAL work_mem = '64MB'")  # the join's hash table in one piece (this transaction only)
