@@ -4,34 +4,42 @@ Parsing a history line (cleaning its name, date, amount and service, hashing its
 re-import of a large export spends its time on, although almost every line is byte for byte one that an earlier
 import stored. So every stored line also keeps a digest of its cells as written (`ImportedRow.line_hash`), and the
 first pass over a file (`scan_file`) digests each line too, and notes the few facts of it that the import counts
-(placeholder date, blank amount, no usable date). After that pass one join finds which of the file's lines are
-stored, the key each was stored under and its history row. The second pass counts such a line from those facts
-without parsing it, unless it needs more: a line without a usable date is observed in the report again, and a line
-whose contact identifies nobody now has its customer checked again (see services.py), from its identity alone,
-unless its identity is settled on the customer the line is on (one that nothing this import does can change).
-In a CSV file the second pass does not even split such lines into cells: the first pass noted the lines whose
-cells hold line breaks, so runs of counted lines are passed over as physical lines (`Table.skipping`).
+(placeholder date, blank amount, no usable date). After that pass the database numbers identical lines and one join
+finds which of the file's lines are stored, the key each was stored under and its history row. The second pass
+counts such a line from those facts without parsing it, unless it needs more: a line without a usable date is
+observed in the report again, and a line whose contact identifies nobody now has its customer checked again (see
+services.py), from its identity alone, unless its identity is settled on the customer the line is on (one that
+nothing this import does can change). In a CSV file the second pass does not even split such lines into cells: the
+first pass noted the lines whose cells hold line breaks, so runs of counted lines are passed over as physical lines
+(`Table.skipping`).
 
 Rules that keep this exact:
 - The digest covers every cell, so any change in a line (an amount, a trailing column) makes it a new line that
   is parsed and keyed as before; identical lines in one file are told apart by their occurrence, numbered in file
-  order as the natural keys are (`OccurrenceCounter`), so a 41st identical service imports when 40 were stored.
+  order as the natural keys are, so a 41st identical service imports when 40 were stored.
 - A stored line keeps its stored key, also when it must be parsed; a new line's natural key never takes a key
-  that a stored line of the same file holds (`KnownLines.taken`), wherever that line is in the file.
+  that a stored line of the same file holds (`LineTable.taken`), wherever that line is in the file.
 - Lines stored before this digest existed have none: they are parsed and matched by natural key as always, and
   get their digest then, so the next re-import is fast.
 
-Memory: 13 bytes per line during the first pass (digest, identity index, facts), then 34 (facts, numbered digest,
-stored key, history row and its customer, counted flag) until the import ends: 34 MB for a million lines.
+Memory does not grow with the file: what the import knows of each line lives outside it. The first pass sends its
+lines to a temporary table of the import's connection a block at a time (`LineTable`); the database numbers the
+repeats and joins the stored lines, and writes the answer, one fixed-size record per line in file order, to a
+temporary file (`LineTable.export`), which the second pass reads a window at a time (`KnownLines`). The natural
+keys' occurrences are counted in the database too, by the writer (services.py). What stays in memory grows with
+the file's distinct names, emails and phones and with the customers, not with its lines.
 """
 
 import hashlib
+import os
+import tempfile
 from array import array
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
 from ventas.importing.readers import UnreadableLine
+from ventas.importing.writers import LINE_RECORD, LineTable
 
 # Changing how a line is digested must change this prefix (old digests then simply stop matching).
 _VERSION = b"1\x1f"
@@ -59,193 +67,276 @@ def with_occurrence(digest: int, occurrence: int) -> int:
     return int.from_bytes(hashlib.blake2b(raw, digest_size=8).digest(), "big", signed=True)
 
 
-class LineDigests:
-    """The first pass's digest of every line, by ordinal (the n-th line the reader yields, from 0)."""
+BLOCK = 65_536  # lines sent to the database at once by the first pass, and read back at once by the second
+MAX_CANDIDATES = 100_000  # digests that may repeat, named to the numbering query; beyond, it looks at every line
+
+
+class SeenDigests:
+    """A Bloom filter of 64-bit digests in a fixed 4 MB, whatever their number: `seen` tells which of some digests
+    may have been added before (a false "maybe" for about 0.06 % of new ones at a million added, 5 % at ten
+    million), and never misses one that was. Digests are uniformly random, so three slices of their bits are
+    the three positions."""
+
+    BITS = 25
 
     def __init__(self):
-        self._digests = array("q")
-        self.add = self._digests.append
+        self.bits = np.zeros(1 << (self.BITS - 3), dtype=np.uint8)
 
-    def __len__(self) -> int:
-        return len(self._digests)
+    def _positions(self, digests: np.ndarray) -> list[np.ndarray]:
+        values = np.asarray(digests, dtype=np.int64).view(np.uint64)
+        mask = np.uint64((1 << self.BITS) - 1)
+        return [values & mask, (values >> np.uint64(25)) & mask, (values >> np.uint64(39)) & mask]
 
-    def skip(self) -> None:
-        """A line without cells to digest (unreadable): keeps the ordinals aligned."""
-        self._digests.append(0)
+    def seen(self, digests: np.ndarray) -> np.ndarray:
+        maybe = np.ones(len(digests), dtype=bool)
+        for position in self._positions(digests):
+            maybe &= ((self.bits[position >> np.uint64(3)] >> (position & np.uint64(7)).astype(np.uint8)) & 1) == 1
+        return maybe
 
-    def numbered(self) -> np.ndarray:
-        """Each line's digest with its occurrence among identical lines, in file order. Hands the digests over:
-        this object is empty after (its array and the result are never held together)."""
-        # A view of the array's memory (no copy), numbered in place; the array lives on as the view's base.
-        digests = np.frombuffer(self._digests, dtype=np.int64) if self._digests else np.zeros(0, np.int64)
-        self._digests = array("q")
-        self.add = self._digests.append
-        if not len(digests):
-            return digests
-        order = np.argsort(digests, kind="stable")  # equal digests stay in file order
-        ordered = digests[order]
-        first = np.empty(len(ordered), dtype=bool)  # first of its group of equal digests, in sorted order
-        first[0] = True
-        np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
-        del ordered
-        starts, repeats = np.flatnonzero(first), np.flatnonzero(~first)  # repeats are few
-        del first
-        occurrence = repeats - starts[np.searchsorted(starts, repeats, side="right") - 1]
-        for position, nth in zip(repeats.tolist(), occurrence.tolist(), strict=True):
-            index = order[position]
-            digests[index] = with_occurrence(int(digests[index]), nth)
-        return digests
-
-
-def counted_runs(counted: bytes) -> list[tuple[int, int]]:
-    """(first ordinal, count) of each run of consecutive lines flagged 1 in `counted`."""
-    flags = np.frombuffer(counted, dtype=np.uint8)
-    edges = np.diff(np.concatenate(([0], flags, [0])).astype(np.int8))
-    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    return list(zip(starts.tolist(), (ends - starts).tolist(), strict=True))
-
-
-def count_facts(facts: bytes, start: int, count: int, *bits: int) -> list[int]:
-    """For each of `bits`, how many of the lines `start` to `start + count` (ordinals) have that fact."""
-    window = np.frombuffer(facts, dtype=np.uint8, count=count, offset=start)
-    return [int(np.count_nonzero(window & bit)) for bit in bits]
+    def add(self, digests: np.ndarray) -> None:
+        for position in self._positions(digests):
+            np.bitwise_or.at(
+                self.bits, position >> np.uint64(3), np.left_shift(1, position & np.uint64(7)).astype(np.uint8)
+            )
 
 
 class FirstPass:
-    """What the first pass keeps of each line, by ordinal: its digest, the index of its (name, email, phone)
-    as written among the file's distinct ones, and its facts (13 bytes a line)."""
+    """What the first pass keeps of the file: its distinct (name, email, phone) as written and the lines of each (in
+    memory), and each line's digest, identity index and facts (in `table`, a block at a time)."""
 
-    def __init__(self):
-        self.digests = LineDigests()
+    def __init__(self, table: LineTable):
+        self.table = table
+        table.create()
+        self.lines = 0  # sent to the table
         self.identities: dict[tuple, int] = {}  # (name, email, phone) as written -> index
-        self.identity_of = array("i")  # by ordinal; -1: unreadable
-        self.facts = array("B")  # by ordinal
+        self.counts = np.zeros(0, np.int64)  # lines, by identity index
         self.spans: dict[int, int] | None = None  # CSV: the reader's physical lines of a line, where not one
+        self.seen = SeenDigests()
+        self.candidates: set[int] | None = set()  # digests that may repeat (None: too many to name)
+        self._new_block()
+
+    def _new_block(self) -> None:
+        self.digests, self.identity_of, self.facts = array("q"), array("i"), array("B")
+
+    def _flush(self) -> None:
+        if not self.digests:
+            return
+        identities = np.frombuffer(self.identity_of, dtype=np.int32)
+        self.table.append(
+            self.lines, np.frombuffer(self.digests, np.int64), identities, np.frombuffer(self.facts, np.uint8)
+        )
+        self.lines += len(self.digests)
+        self._note_repeats(np.frombuffer(self.digests, np.int64))
+        counts = np.bincount(identities[identities >= 0], minlength=len(self.identities))
+        counts[: len(self.counts)] += self.counts
+        self.counts = counts
+        self._new_block()
+
+    def _note_repeats(self, digests: np.ndarray) -> None:
+        """Note the block's digests that may repeat one seen before (in this block or an earlier one)."""
+        digests = np.unique(digests[digests != 0], return_counts=True)
+        maybe = digests[0][self.seen.seen(digests[0]) | (digests[1] > 1)]
+        self.seen.add(digests[0])
+        if self.candidates is not None and len(maybe):
+            self.candidates.update(maybe.tolist())
+            if len(self.candidates) > MAX_CANDIDATES:
+                self.candidates = None
+
+    def skip(self) -> None:
+        """A line without cells to digest (unreadable): keeps the ordinals aligned."""
+        self.digests.append(0)
+        self.identity_of.append(-1)
+        self.facts.append(0)
 
     def read(self, rows, identity_cells: Callable, facts: Callable) -> None:
         """Consume the reader's (line, cells) rows (unreadable lines have no cells)."""
-        identities, add_identity, add_facts = self.identities, self.identity_of.append, self.facts.append
-        add_digest = self.digests.add
+        identities = self.identities
         for _, cells in rows:
             if isinstance(cells, UnreadableLine):
-                self.digests.skip()
-                add_identity(-1)
-                add_facts(0)
-                continue
-            triple = identity_cells(cells)
-            if (index := identities.get(triple)) is None:
-                index = identities[triple] = len(identities)
-            add_identity(index)
-            add_facts(facts(cells))
-            add_digest(line_digest(cells))
+                self.skip()
+            else:
+                triple = identity_cells(cells)
+                if (index := identities.get(triple)) is None:
+                    index = identities[triple] = len(identities)
+                self.identity_of.append(index)
+                self.facts.append(facts(cells))
+                self.digests.append(line_digest(cells))
+            if len(self.digests) >= BLOCK:
+                self._flush()
+        self._flush()
 
     def digest_all(self, rows):
         """Digest each line of the reader's (line, cells) rows, yielding the readable lines' cells (a first
         import: the lines' digests are all it needs of this pass)."""
-        add = self.digests.add
         for _, cells in rows:
             if isinstance(cells, UnreadableLine):
-                self.digests.skip()
-                continue
-            add(line_digest(cells))
-            yield cells
+                self.skip()
+            else:
+                self.digests.append(line_digest(cells))
+                self.identity_of.append(-1)
+                self.facts.append(0)
+                yield cells
+            if len(self.digests) >= BLOCK:
+                self._flush()
+        self._flush()
 
     def identity_counts(self) -> list[tuple[tuple, int]]:
         """(name, email, phone) as written -> lines, for the shared-contact scan."""
-        ids = np.frombuffer(self.identity_of, dtype=np.int32) if self.identity_of else np.zeros(0, np.int32)
-        counts = np.bincount(ids[ids >= 0], minlength=len(self.identities)).tolist()
-        return list(zip(self.identities, counts, strict=True))
+        return list(zip(self.identities, self.counts.tolist(), strict=True))
+
+    def number_repeats(self) -> None:
+        """Give each line identical to an earlier one its occurrence in its digest (`with_occurrence`), in the
+        table. The repeats go through a temporary file: the table is not changed while they are read."""
+        if self.candidates is not None and not self.candidates:
+            return  # no line repeats another
+        candidates = None if self.candidates is None else sorted(self.candidates)
+        with tempfile.TemporaryFile() as spool:
+            for rows in self.table.repeats(candidates):
+                np.array(rows, dtype=np.int64).reshape(-1, 3).tofile(spool)
+            spool.seek(0)
+            while len(block := np.fromfile(spool, dtype=np.int64, count=3 * BLOCK)):
+                rows = block.reshape(-1, 3).tolist()
+                self.table.renumber([(ordinal, with_occurrence(digest, nth)) for ordinal, digest, nth in rows])
+
+    def release(self) -> None:
+        """What only the first pass needed (the filter of seen digests: 4 MB)."""
+        self.seen = self.candidates = None
 
 
 class KnownLines:
-    """Which lines of the file were imported before, and under which key (`find`: one query)."""
+    """Each line's numbered digest and, for the lines stored before, its stored key, history row and that row's
+    customer when the import began (0 for a new line), read back by ordinal from the records `LineTable.export`
+    wrote, a window at a time (the second pass asks in file order)."""
 
-    def __init__(self, digests: np.ndarray, stored=None, history=None, customers=None):
-        # By ordinal. Read one value at a time: the digests (every parsed line) from a Python array, the rest (only
-        # lines imported before and read again) from numpy ones; without stored lines, those are empty.
-        source = getattr(digests.base, "obj", None)  # `LineDigests.numbered` answers a view of its array
-        if isinstance(source, array) and source.typecode == "q" and len(source) == len(digests):
-            self.digests = source  # no copy
-        else:
-            self.digests = array("q")
-            self.digests.frombytes(memoryview(np.ascontiguousarray(digests, dtype=np.int64)).cast("B"))
-        empty = np.zeros(0, np.int64)
-        self.stored = empty if stored is None else stored  # the stored key, 0 for a new line
-        self.history = empty if history is None else history  # the history row it created, 0 if unknown or gone
-        self.customers = empty if customers is None else customers  # that row's customer when the import began
-        self.count = int(np.count_nonzero(self.stored))
-        self._taken = np.unique(self.stored[self.stored != 0]) if self.count else empty
+    def __init__(self, records=None, lines: int = 0, table: LineTable | None = None):
+        self.records = records  # an open file of `LINE_RECORD`s, one per line
+        self.lines = lines
+        self.table = table  # where the file's stored keys are asked for (`taken`) and natural keys counted
+        self.count = 0  # lines stored before
+        self.new: list[int] = []  # identity indexes of the readable lines not stored before
+        self.run_facts: dict[int, tuple[int, int]] = {}  # run start -> (placeholder, blank amount), see counted_runs
+        self._rule = None
+        self._start = self._end = 0
+        self._window = {}
 
     @classmethod
-    def find(cls, digests: LineDigests, lookup: Callable[[np.ndarray], Iterable[np.ndarray]] | None = None):
-        """The lines among `digests` stored before. `lookup(sorted distinct numbered digests)` yields blocks of
-        int64 rows (digest, stored key, history id, its customer; 0 when none) of the stored ones; None: nothing
-        is stored (a first import), and only the numbered digests are kept.
-
-        Memory: the numbered digests and the three answers by ordinal (32 bytes a line), plus the sort order and
-        sorted digests while the blocks are placed (12 more); the answer arrives in blocks, never whole."""
-        numbered = digests.numbered()
-        if lookup is None:
-            return cls(numbered)
-        order = np.argsort(numbered)
-        if len(order) < 2**31:
-            order = order.astype(np.int32)
-        ordered = numbered[order]
-        distinct = np.ones(len(ordered), dtype=bool)
-        np.not_equal(ordered[1:], ordered[:-1], out=distinct[1:])
-        answers = [np.zeros(len(numbered), np.int64) for _ in range(3)]
-        for block in lookup(ordered if distinct.all() else ordered[distinct]):
-            ordinals = order[np.searchsorted(ordered, block[:, 0])]  # the first line with each stored digest
-            for column, values in enumerate(answers, start=1):
-                values[ordinals] = block[:, column]
-        # Equal numbered digests (two different lines, one 64-bit digest: in theory only) share the answer.
-        for position in np.flatnonzero(~distinct).tolist():
-            for values in answers:
-                values[order[position]] = values[order[position - 1]]
-        del order, ordered, distinct
-        return cls(numbered, *answers)
+    def find(cls, first_pass: FirstPass, *, stored: bool) -> "KnownLines":
+        """The file's lines as `first_pass` sent them, numbered; with `stored`, joined with the lines stored by
+        earlier imports (one query)."""
+        first_pass.number_repeats()
+        first_pass.release()
+        records = tempfile.TemporaryFile()  # noqa: SIM115 - closed by `close`
+        first_pass.table.export(stored, records)
+        records.flush()  # read back with `os.pread`, below Python's buffer
+        known = cls(records, first_pass.lines, first_pass.table)
+        if stored:
+            new = set()
+            for _, block in known._blocks():
+                known.count += int(np.count_nonzero(block["stored"]))
+                identity = block["identity"]
+                new.update(np.unique(identity[(block["stored"] == 0) & (identity >= 0)]).tolist())
+            known.new = sorted(new)
+        return known
 
     @classmethod
     def none(cls) -> "KnownLines":
-        return cls(np.zeros(0, np.int64))
+        return cls()
 
-    def new_identities(self, first_pass: "FirstPass") -> list[int]:
-        """The identity indexes of the readable lines not imported before."""
-        identity = np.frombuffer(first_pass.identity_of, dtype=np.int32)
-        return np.unique(identity[(self.stored == 0) & (identity >= 0)]).tolist()
+    def close(self) -> None:
+        if self.records is not None:
+            self.records.close()
+            self.records = None
 
-    def countable(self, first_pass: "FirstPass", dropped: list[bool], settled: list[int]) -> bytes:
-        """By ordinal, 1 for a stored line with nothing to check or observe: it has a usable date, and none of
-        its contacts identifies nobody (`dropped`, by identity index) or its identity is settled on the customer
-        its history row has (`settled`, by identity index: that customer, or 0)."""
-        stored = self.stored
-        identity = np.frombuffer(first_pass.identity_of, dtype=np.int32)
-        facts = np.frombuffer(first_pass.facts, dtype=np.uint8)
-        dropped_by_identity = np.array([*dropped, False], dtype=bool)[identity]  # index -1 (unreadable): the last
-        settled_on = np.array([*settled, 0], dtype=np.int64)[identity]
-        checked = ~dropped_by_identity | ((settled_on != 0) & (settled_on == self.customers) & (self.history != 0))
-        countable = (stored != 0) & checked & ((facts & UNDATED) == 0)
-        return countable.astype(np.uint8).tobytes()
+    def _read(self, start: int, count: int) -> np.ndarray:
+        size = LINE_RECORD.itemsize
+        return np.frombuffer(os.pread(self.records.fileno(), count * size, start * size), dtype=LINE_RECORD)
+
+    def _blocks(self) -> Iterator[tuple[int, np.ndarray]]:
+        for start in range(0, self.lines, BLOCK):
+            yield start, self._read(start, min(BLOCK, self.lines - start))
+
+    def _value(self, name: str, ordinal: int) -> int:
+        if not self._start <= ordinal < self._end:
+            start = ordinal - ordinal % BLOCK
+            block = self._read(start, min(BLOCK, self.lines - start))
+            self._window = {}
+            for field in ("digest", "stored", "history", "customer"):
+                values = array("q")
+                values.frombytes(np.ascontiguousarray(block[field]).tobytes())
+                self._window[field] = values
+            self._start, self._end = start, start + len(block)
+        return self._window[name][ordinal - self._start]
 
     def digest(self, ordinal: int) -> int | None:
-        return self.digests[ordinal] if ordinal < len(self.digests) else None
+        return self._value("digest", ordinal) if ordinal < self.lines else None
 
     def stored_key(self, ordinal: int) -> int:
         """The key the line was stored under, 0 when it is new."""
-        return self.stored[ordinal].item() if self.count and ordinal < len(self.stored) else 0
+        return self._value("stored", ordinal) if self.count and ordinal < self.lines else 0
 
     def history_id(self, ordinal: int) -> int:
         """The history row a stored line created (0 when not recorded or deleted since)."""
-        return self.history[ordinal].item() if ordinal < len(self.history) else 0
+        return self._value("history", ordinal) if self.count and ordinal < self.lines else 0
 
     def customer(self, ordinal: int) -> int:
         """The customer of that history row when the import began (0 with no row)."""
-        return self.customers[ordinal].item() if ordinal < len(self.customers) else 0
+        return self._value("customer", ordinal) if self.count and ordinal < self.lines else 0
 
-    def taken(self, key: int) -> bool:
-        """Whether a line of this file imported before holds `key` (a new line must not take it)."""
-        if not self.count:
-            return False
-        taken = self._taken
-        index = int(np.searchsorted(taken, key))
-        return index < len(taken) and taken[index] == key
+    def count_lines(self, dropped: list[bool], settled: list[int]) -> None:
+        """Count stored lines with nothing to check or observe without reading them (`counted_runs`): those with a
+        usable date and none of whose contacts identifies nobody (`dropped`, by identity index), or whose
+        identity is settled on the customer their history row has (`settled`, by identity index: that customer,
+        or 0)."""
+        self._rule = (np.array([*dropped, False], dtype=bool), np.array([*settled, 0], dtype=np.int64))
+
+    @property
+    def counting(self) -> bool:
+        return self._rule is not None
+
+    def _countable(self, block: np.ndarray) -> np.ndarray:
+        dropped, settled = self._rule
+        identity = block["identity"]  # -1 (unreadable): the last entry
+        settled_on = settled[identity]
+        on_settled = (settled_on != 0) & (settled_on == block["customer"]) & (block["history"] != 0)
+        return (block["stored"] != 0) & (~dropped[identity] | on_settled) & ((block["facts"] & UNDATED) == 0)
+
+    def counted_runs(self) -> Iterator[tuple[int, int]]:
+        """(first ordinal, count) of each run of consecutive counted lines, in file order; each run's placeholder
+        and blank-amount lines are left in `run_facts` for the importer, by the run's first ordinal."""
+        run_start = run_count = placeholder = blank = 0
+        for start, block in self._blocks():
+            edges = np.diff(np.concatenate(([0], self._countable(block).astype(np.int8), [0])))
+            firsts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+            # Placeholder and blank-amount lines of each run, from running counts over the block.
+            facts = block["facts"]
+            placeholders = _running_count(facts & PLACEHOLDER)
+            blanks = _running_count(facts & BLANK_AMOUNT)
+            runs = zip(
+                (firsts + start).tolist(),
+                (ends - firsts).tolist(),
+                (placeholders[ends] - placeholders[firsts]).tolist(),
+                (blanks[ends] - blanks[firsts]).tolist(),
+                strict=True,
+            )
+            for first, count, placeholder_lines, blank_lines in runs:
+                if run_count and run_start + run_count == first:  # goes on from the previous block
+                    run_count, placeholder, blank = (
+                        run_count + count,
+                        placeholder + placeholder_lines,
+                        blank + blank_lines,
+                    )
+                    continue
+                if run_count:
+                    self.run_facts[run_start] = (placeholder, blank)
+                    yield run_start, run_count
+                run_start, run_count, placeholder, blank = first, count, placeholder_lines, blank_lines
+        if run_count:
+            self.run_facts[run_start] = (placeholder, blank)
+            yield run_start, run_count
+
+
+def _running_count(flags: np.ndarray) -> np.ndarray:
+    """counts[i]: how many of flags[:i] are set (i from 0 to len(flags))."""
+    counts = np.zeros(len(flags) + 1, dtype=np.int64)
+    np.cumsum(flags != 0, out=counts[1:])
+    return counts

@@ -41,8 +41,10 @@ Rules (issue 5):
 - The catalogue is learned from the file (catalogue.py): services it lacks are added, staff's are never touched.
 - After a committed history import, `ventas.signals.history_imported` is sent (on commit).
 - Fast and flat: rows stream from the file and are parsed in a background thread while this one writes the
-  previous batch (pipeline.py; all database work stays in this thread); customers are matched against
-  in-memory indexes loaded once, and inserts go in batches (`batch_size` rows, one transaction each, one query
+  previous batch (pipeline.py; all database work stays in this thread); what the import knows of each line lives
+  in temporary tables and a temporary file, not in memory (lines.py), so memory grows with the customers and the
+  file's distinct names and contacts, not with its lines; customers are matched against in-memory indexes loaded
+  once, and inserts go in batches (`batch_size` rows, one transaction each, one query
   to find already-imported keys and their current customer; COPY on PostgreSQL, see writers.py). The summary
   tables are refreshed once, for every customer and month the batches touched, in the import's last
   transaction (`history_written`), or after a failure for the batches already committed. Only one import runs
@@ -67,9 +69,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
+import numpy as np
 from django.conf import settings
 from django.core.files import File
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -90,8 +93,7 @@ from ventas.importing.lines import (
     UNDATED,
     FirstPass,
     KnownLines,
-    count_facts,
-    counted_runs,
+    SeenDigests,
 )
 from ventas.importing.matching import (
     AMBIGUOUS,
@@ -101,7 +103,6 @@ from ventas.importing.matching import (
     clean_name,
     normalize_email,
 )
-from ventas.importing.occurrences import OccurrenceCounter
 from ventas.importing.parsers import (
     CellError,
     ServiceCatalog,
@@ -116,7 +117,7 @@ from ventas.importing.parsers import (
 )
 from ventas.importing.pipeline import prefetch
 from ventas.importing.readers import ImportFileError, Skipped, Table, UnreadableLine, open_table
-from ventas.importing.writers import history_writer
+from ventas.importing.writers import history_writer, line_table
 from ventas.models import Cliente, ConsentEvent, ImportedRow, ImportRun, ServiceHistory
 from ventas.normalize import looks_like_rut, normalize_phone, normalize_rut, season_of
 from ventas.signals import history_imported, history_written
@@ -270,9 +271,19 @@ class FileScan:
 
     shared: list[SharedContact]
     ignored: frozenset[str]
-    lines: FirstPass | None = None  # what it kept of each line (lines.py), when asked for
+    lines: FirstPass | None = None  # the file's identities and the table of its lines (lines.py), when asked for
     known: KnownLines | None = None  # which of them were imported before (lines.py), when asked for
     contacts: "_ContactsOf | None" = None  # each distinct email and phone cell of the file, normalised once
+
+    def close(self) -> None:
+        """Drop what the scan keeps outside memory (its temporary table and file), at the end of the import."""
+        if self.known is not None:
+            self.known.close()
+        if self.lines is not None:
+            try:
+                self.lines.table.drop()
+            except DatabaseError:  # the import failed with its transaction: the tables go with the connection
+                logger.warning("Import tables not dropped", exc_info=True)
 
 
 def scan_file(
@@ -281,14 +292,14 @@ def scan_file(
     columns: tuple[str, str, str],
     *,
     facts: Callable | None = None,
-    lookup: Callable | None = None,
+    lookup: bool = False,
 ) -> FileScan:
     """First streaming pass: count the lines of each distinct (name, email, phone) as written, then normalise
     each distinct one once and find the shared contacts (contacts.py). Memory grows with the distinct
-    identities of the file, not with its lines. With `facts` (table -> cells -> small int), also keep each line's
-    digest, identity and facts (lines.py: a few bytes a line), and with `lookup` find the lines imported before
-    (`KnownLines.find`: in this thread, where the database connection is, while another one normalises the
-    identities; the database does the join meanwhile).
+    identities of the file, not with its lines. With `facts` (table -> cells -> small int), also send each line's
+    digest, identity and facts to a temporary table, a block at a time (lines.py), and with `lookup` find the lines
+    imported before (`KnownLines.find`: in this thread, where the database connection is, while another one
+    normalises the identities; the database does the join meanwhile). The caller closes the scan.
     """
     house = house_contacts()
     lines = None
@@ -298,27 +309,25 @@ def scan_file(
             rows = (cells for _, cells in table.rows if not isinstance(cells, UnreadableLine))
             # Counter.update counts in C; unreadable lines have no identity.
             triples = Counter(map(identity_cells, rows)).items()
-        elif lookup is None:  # nothing stored to recognise: only the digests, to store them
-            lines = FirstPass()
+        elif not lookup:  # nothing stored to recognise: only the digests, to store them
+            lines = FirstPass(line_table())
             triples = Counter(map(identity_cells, lines.digest_all(table.rows))).items()
         else:
-            lines = FirstPass()
+            lines = FirstPass(line_table())
             lines.read(table.rows, identity_cells, facts(table))
             lines.spans = table.spans
             triples = lines.identity_counts()
     contacts = _ContactsOf(house)
     known = None
-    if lines is not None and lookup is not None:
+    if lines is not None and lookup:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-contacts") as pool:
             scanned = pool.submit(scan_contacts, triples, contacts)
-            known = KnownLines.find(lines.digests, lookup)
+            known = KnownLines.find(lines, stored=True)
             scan = scanned.result()
     else:
         scan = scan_contacts(triples, contacts)
         if lines is not None:  # nothing to look up: the lines' numbered digests, to store them
-            known = KnownLines.find(lines.digests)
-    if lines is not None:
-        lines.digests = None  # `known` holds them, numbered
+            known = KnownLines.find(lines, stored=False)
     shared = scan.shared()
     contacts.shared = frozenset(item.contact for item in shared)
     return FileScan(shared=shared, ignored=house | contacts.shared, lines=lines, known=known, contacts=contacts)
@@ -426,9 +435,9 @@ class _Importer:
     line_facts: Callable | None = None
 
     @staticmethod
-    def known_lines_lookup() -> Callable | None:
-        """Where the first pass finds the lines imported before (lines.py), if this kind stores them."""
-        return None
+    def known_lines_lookup() -> bool:
+        """Whether the first pass looks for the lines imported before (lines.py)."""
+        return False
 
     def __init__(
         self,
@@ -453,8 +462,6 @@ class _Importer:
         self.first_pass = scan.lines
         self.known = scan.known or KnownLines.none()
         self.contacts = scan.contacts
-        # By ordinal: 1 for a line counted from what the first pass kept of it, without reading it again.
-        self.counted: bytes = b""
         self.customers = CustomerIndex.load(scan.ignored)
         self.contact_columns = {table.columns.get(column) for column in self.identity_columns[1:]} - {None}
         # Per importer, so the cache (and the importer) go away with the import.
@@ -548,9 +555,9 @@ class _Importer:
     def lines_to_read(self) -> Iterator[tuple[int, object]]:
         """The table's (line, cells), each run of `counted` lines yielded as one `Skipped` (a CSV reader passes
         over their physical lines, known from the first pass, without parsing them)."""
-        if not self.counted:
+        if not self.known.counting:
             return self.table.rows
-        return self.table.skipping(counted_runs(self.counted), self.first_pass.spans or {})
+        return self.table.skipping(self.known.counted_runs(), self.first_pass.spans or {})
 
     def _flush_empty(self, pending: list[int], chunk: "_Chunk") -> None:
         for line in pending:
@@ -693,6 +700,16 @@ class _HistoryRow:
     # With values None: (the history row it created, its customer when the import began), None without a row.
     stored: tuple[int, int] | None = None
     text: str | None = None  # the values as the writer takes them (writers.values_text), made in the parsing thread
+    base: bytes | None = None  # a new line's natural key text; `key` is then its digest until `assign_keys`
+
+
+def _key_digest(text: bytes) -> int:
+    return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "big", signed=True)
+
+
+def _occurrence_key(first: int, base: bytes, occurrence: int) -> int:
+    """The natural key of the `occurrence`-th line (0: the first) with the key text `base` in one file."""
+    return _key_digest(base + b"#%d" % occurrence) if occurrence else first
 
 
 class _HistoryImporter(_Importer):
@@ -703,11 +720,9 @@ class _HistoryImporter(_Importer):
     line_facts = staticmethod(_history_line_facts)
 
     @staticmethod
-    def known_lines_lookup() -> Callable | None:
-        """None while no stored line has a digest (a first import): nothing to look up."""
-        if not ImportedRow.objects.filter(source=ImportRun.Kind.HISTORY, line_hash__isnull=False).exists():
-            return None
-        return history_writer().stored_lines
+    def known_lines_lookup() -> bool:
+        """False while no stored line has a digest (a first import): nothing to look up."""
+        return ImportedRow.objects.filter(source=ImportRun.Kind.HISTORY, line_hash__isnull=False).exists()
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -716,21 +731,21 @@ class _HistoryImporter(_Importer):
         self.writer = history_writer()
         self.values_text = self.writer.values_text
         # No line stored when this import began (it holds the one-import lock): every key it writes is new, so the
-        # batches skip the duplicate lookup (natural keys are distinct within a file, see occurrences.py).
+        # batches skip the duplicate lookup (natural keys are distinct within a file, see `assign_keys`).
         self.nothing_stored = not ImportedRow.objects.filter(source=self.kind).exists()
         self.known_cells = self.table.picker(*self.KNOWN_COLUMNS)  # what `imported_before` reads of a line
         self.parse_cells = self.table.picker(*self.PARSED_COLUMNS)  # what `parse` reads besides the identity
         # The file's lines stored by earlier imports, found by their digest in one query (lines.py). Those with
         # nothing to check or observe are counted from the first pass; `imported_before` takes the others.
-        self.facts = b""
         if self.first_pass is not None:
-            self.facts = self.first_pass.facts
             if self.known.count:
                 dropped = [self.contacts.dropped(email, phone) for _, email, phone in self.first_pass.identities]
-                self.counted = self.known.countable(self.first_pass, dropped, self.settled_customers(dropped))
-            self.first_pass.identity_of = self.first_pass.identities = None  # only `countable` needed them
-        # Identical lines in one file are distinct services and get distinct keys (see occurrences.py).
-        self.occurrences = OccurrenceCounter()
+                self.known.count_lines(dropped, self.settled_customers(dropped))
+            self.first_pass.identities = None  # only the rule above needed them
+        # Natural keys and their occurrences in the file are counted in the database (`assign_keys`); the filter
+        # tells which may have been given before, so most batches ask it nothing.
+        self.keys = self.known.table
+        self.keys_seen = SeenDigests()
         self.learner = CatalogueLearner(self.placeholder)
         self.moved_from: set[int] = set()  # customers that lost re-attributed lines
         # Amounts, quantities and dates repeat through a file: each distinct cell is parsed once. `typed`, so the
@@ -764,7 +779,7 @@ class _HistoryImporter(_Importer):
         def touch(identity: Identity) -> None:
             touched.update(keys(identity))
 
-        for index in self.known.new_identities(self.first_pass):
+        for index in self.known.new:
             touch(self._make_identity(*identities[index]))
         answers = {}
         for index, is_dropped in enumerate(dropped):
@@ -783,7 +798,7 @@ class _HistoryImporter(_Importer):
         return settled
 
     def count_known(self, start: int, count: int, chunk: "_Chunk") -> None:
-        placeholder, blank = count_facts(self.facts, start, count, PLACEHOLDER, BLANK_AMOUNT)
+        placeholder, blank = self.known.run_facts.pop(start)
         chunk.rows_read += count
         chunk.duplicates += count
         chunk.placeholder_dates += placeholder
@@ -835,11 +850,14 @@ class _HistoryImporter(_Importer):
         self.learner.add(service_name, category, service_date, amount, quantity)
         values = (reserva, category, service_name, service_date, quantity, amount, season_of(service_date))
         values += (service_date.year,)
-        # A line stored before keeps the key it was stored under; a new one gets its natural key.
+        # A line stored before keeps the key it was stored under; a new one gets its natural key from the writer
+        # (`assign_keys`), which counts the occurrences of each: here only the key's text and its first digest.
+        base = None
         if not (key := self.known.stored_key(ordinal)):
             key_name = cached_search_key(self.catalog.key_name(raw_service))
             parts = [self.kind, identity.natural_key, service_date.isoformat(), key_name]
-            key = self.natural_key("|".join([*parts, str(amount), str(quantity), reserva or ""]).encode())
+            base = "|".join([*parts, str(amount), str(quantity), reserva or ""]).encode()
+            key = _key_digest(base)
         return _HistoryRow(
             line=line,
             identity=identity,
@@ -848,6 +866,7 @@ class _HistoryImporter(_Importer):
             cells=cells,
             digest=self.known.digest(ordinal),
             text=self.values_text(values),
+            base=base,
         )
 
     def service_date(self, line: int, cells, chunk: "_Chunk", raw_date) -> datetime.date:
@@ -870,19 +889,45 @@ class _HistoryImporter(_Importer):
             chunk.placeholder_dates += 1
         return service_date
 
-    def natural_key(self, base: bytes) -> int:
-        """The key of a new line: the digest of its natural key and of its occurrence among the file's lines
-        with that natural key, skipping the keys that lines of this file imported before hold (lines.py)."""
-        first = int.from_bytes(hashlib.blake2b(base, digest_size=8).digest(), "big", signed=True)
+    def assign_keys(self, rows: list[_HistoryRow]) -> None:
+        """Give new lines (in file order) their natural key: the digest of the key's text (`base`) and of its
+        occurrence among the file's lines with that text (identical services are distinct services), skipping the
+        keys that lines of this file imported before hold (lines.py). The occurrences given so far are counted
+        in the import's temporary table, not in memory: one query to read and one to record them per batch, and
+        one more per round of taken keys found (a rare case: the file holds a line imported before and a new one
+        with the same natural key). Only the keys the filter `keys_seen` may have seen are looked up."""
+        if not rows:
+            return
+        firsts = [row.key for row in rows]  # the key with occurrence 0, from the parsing thread
+        distinct = np.unique(np.array(firsts, dtype=np.int64))
+        maybe = distinct[self.keys_seen.seen(distinct)].tolist()
+        used = self.keys.key_counts(maybe) if maybe else {}
+        taken: set[int] = set()
+        checked: set[int] = set()
         while True:
-            key = first
-            if occurrence := self.occurrences.next(first):
-                digest = hashlib.blake2b(base + b"#%d" % occurrence, digest_size=8).digest()
-                key = int.from_bytes(digest, "big", signed=True)
-            if not self.known.taken(key):
-                return key
+            counts = dict(used)
+            for row, first in zip(rows, firsts, strict=True):
+                occurrence = counts.get(first, 0)
+                key = _occurrence_key(first, row.base, occurrence)
+                while key in taken:
+                    occurrence += 1
+                    key = _occurrence_key(first, row.base, occurrence)
+                counts[first] = occurrence + 1
+                row.key = key
+            if not self.known.count or not (unchecked := {row.key for row in rows} - checked):
+                break
+            checked |= unchecked
+            if not (found := self.keys.taken(unchecked)):
+                break
+            taken |= found
+        self.keys.record_counts(
+            {first: counts[first] for first in distinct.tolist() if first not in used},
+            {first: counts[first] for first in used},
+        )
+        self.keys_seen.add(distinct)
 
     def write_batch(self, batch: list[_HistoryRow]) -> None:
+        self.assign_keys([row for row in batch if row.base is not None])
         # key -> history id of the keys imported before, and those stored without a line digest (one query for
         # the parsed lines; those known from their digest came with their history row)
         if self.nothing_stored:
@@ -1144,21 +1189,24 @@ def _run_import(
         summary = ImportSummary(
             kind=table.kind, file_name=file_name or Path(path).name, encoding=table.encoding, dry_run=dry_run
         )
-        if dry_run:
-            try:
-                with transaction.atomic():
+        try:
+            if dry_run:
+                try:
+                    with transaction.atomic():
+                        _execute(importer_class, table, summary, report, progress, batch_size, user, scan, run, overlap)
+                        raise _Rollback
+                except _Rollback:
+                    summary.run_id = run.pk if run else None
+            else:
+                try:
                     _execute(importer_class, table, summary, report, progress, batch_size, user, scan, run, overlap)
-                    raise _Rollback
-            except _Rollback:
-                summary.run_id = run.pk if run else None
-        else:
-            try:
-                _execute(importer_class, table, summary, report, progress, batch_size, user, scan, run, overlap)
-            finally:
-                # Also after an unexpected database error: the batches committed so far stay recorded.
-                _finish(summary, started)
-            if importer_class.kind == ImportRun.Kind.HISTORY:
-                _announce(summary)
+                finally:
+                    # Also after an unexpected database error: the batches committed so far stay recorded.
+                    _finish(summary, started)
+                if importer_class.kind == ImportRun.Kind.HISTORY:
+                    _announce(summary)
+        finally:
+            scan.close()
     summary.seconds = time.perf_counter() - started
     summary.peak_memory_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return summary

@@ -15,7 +15,6 @@ import json
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
-from itertools import chain
 
 import numpy as np
 from django.db import connection, transaction
@@ -73,45 +72,6 @@ class HistoryWriter:
             cursor.execute(sql + self.IN_LIST, [self.array_param(wanted)])
             return cursor.fetchall()
 
-    def stored_lines(self, digests: np.ndarray) -> Iterator[np.ndarray]:
-        """(digest, key, history id, its customer now) of the lines among `digests` stored by earlier imports, in
-        int64 blocks of up to `_BLOCK` rows (0: no history row recorded, or it is gone). The digests go into a
-        temporary table joined with the stored ones in one query, whatever their number (lines.py); the answer is
-        spooled to a temporary file in that transaction and read back in blocks after it, so a million stored
-        lines are never in memory at once."""
-        table, column = _quoted(ImportedRow, ("line_hash",))
-        history = connection.ops.quote_name(ServiceHistory._meta.db_table)
-        quote = connection.ops.quote_name
-        join = (
-            f"SELECT d.digest, i.{quote('key')}, COALESCE(h.id, 0), COALESCE(h.cliente_id, 0) "  # noqa: S608
-            f"FROM {_DIGESTS} d JOIN {table} i ON i.{column} = d.digest "
-            f"LEFT JOIN {history} h ON h.id = i.{quote('history_id')}"
-        )
-        with tempfile.TemporaryFile() as spool:
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute(f"CREATE TEMPORARY TABLE {_DIGESTS} (digest bigint NOT NULL)")
-                try:
-                    self._load_digests(cursor, digests)
-                    self._spool_integers(cursor, join, 4, spool)
-                finally:
-                    cursor.execute(f"DROP TABLE {_DIGESTS}")
-            yield from self._read_integers(spool, 4)
-
-    def _load_digests(self, cursor, digests: np.ndarray) -> None:
-        for block in _blocks(digests):
-            cursor.executemany(f"INSERT INTO {_DIGESTS} VALUES (%s)", [(value,) for value in block.tolist()])  # noqa: S608
-
-    def _spool_integers(self, cursor, sql: str, columns: int, spool) -> None:
-        """Write the rows of `sql` (`columns` integers each) to `spool` as native int64s."""
-        cursor.execute(sql)
-        while rows := cursor.fetchmany(_BLOCK):
-            np.array(rows, dtype=np.int64).reshape(-1, columns).tofile(spool)
-
-    def _read_integers(self, spool, columns: int) -> Iterator[np.ndarray]:
-        spool.seek(0)
-        while len(block := np.fromfile(spool, dtype=np.int64, count=_BLOCK * columns)):
-            yield block.reshape(-1, columns)
-
     def fill_digests(self, pairs: Sequence[tuple[int, int]]) -> None:
         """Store the line digest of keys imported before digests existed: (key, digest) pairs."""
         table, column = _quoted(ImportedRow, ("line_hash",))
@@ -160,9 +120,7 @@ def _insert_many(cursor, model, fields: Sequence[str], rows: list[tuple]) -> Non
     cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)  # noqa: S608 names from the model
 
 
-# The temporary table of a file's line digests (`stored_lines`), one per connection while it is used.
-_DIGESTS = "import_line_digests"
-_BLOCK = 65_536  # rows of `stored_lines`' answer held in memory at once, and digests per INSERT on SQLite
+_BLOCK = 65_536  # rows of a query's answer held in memory at once (`LineTable`)
 
 # COPY's binary format (PostgreSQL's "COPY" page): signature, flags, header extension length; each row is its field
 # count then each field's byte length and big-endian value; -1 ends the data.
@@ -190,17 +148,6 @@ class _Parts(io.RawIOBase):
         data = bytes(self.part[:size])
         self.part = self.part[size:]
         return data
-
-
-def _blocks(values: np.ndarray) -> Iterator[np.ndarray]:
-    return (values[start : start + _BLOCK] for start in range(0, len(values), _BLOCK))
-
-
-def _binary_rows(digests: np.ndarray) -> np.ndarray:
-    """One block of digests as COPY binary rows of one bigint."""
-    rows = np.empty(len(digests), dtype=_binary_row(1))
-    rows["fields"], rows["size0"], rows["value0"] = 1, 8, digests
-    return rows
 
 
 def _binary_row(columns: int) -> np.dtype:
@@ -310,33 +257,6 @@ class PostgresHistoryWriter(HistoryWriter):
     def insert_keys(self, rows: Iterable[tuple]) -> None:
         copy_rows(ImportedRow._meta.db_table, KEY_FIELDS, rows)
 
-    # Digests travel in COPY's binary format, built and read by numpy: no Python object per line either way.
-    def _load_digests(self, cursor, digests: np.ndarray) -> None:
-        data = _Parts(chain([_BINARY_HEADER], map(_binary_rows, _blocks(digests)), [_BINARY_TRAILER]))
-        cursor.cursor.copy_expert(f"COPY {_DIGESTS} FROM STDIN WITH (FORMAT binary)", data, 1 << 20)
-        cursor.execute(f"ANALYZE {_DIGESTS}")  # so the planner knows how many there are
-        cursor.execute("SET LOCAL work_mem = '64MB'")  # the join's hash table in one piece (this transaction only)
-
-    def _spool_integers(self, cursor, sql: str, columns: int, spool) -> None:
-        cursor.cursor.copy_expert(f"COPY ({sql}) TO STDOUT WITH (FORMAT binary)", spool)
-
-    def _read_integers(self, spool, columns: int) -> Iterator[np.ndarray]:
-        """The rows COPY wrote in its binary format, as int64 blocks (big-endian to native)."""
-        row = _binary_row(columns)
-        size = spool.tell()
-        spool.seek(len(_BINARY_HEADER) - 4)
-        spool.seek(int.from_bytes(spool.read(4), "big"), io.SEEK_CUR)  # past the header extension
-        count = (size - spool.tell() - len(_BINARY_TRAILER)) // row.itemsize
-        while count > 0:
-            rows = np.fromfile(spool, dtype=row, count=min(count, _BLOCK))
-            count -= len(rows)
-            if not ((rows["fields"] == columns).all() and all((rows[f"size{n}"] == 8).all() for n in range(columns))):
-                raise ValueError("unexpected COPY binary row")  # a NULL or another type: never for these columns
-            values = np.empty((len(rows), columns), dtype=np.int64)
-            for n in range(columns):
-                values[:, n] = rows[f"value{n}"]
-            yield values
-
     def fill_digests(self, pairs: Sequence[tuple[int, int]]) -> None:
         if not pairs:
             return
@@ -351,5 +271,259 @@ class PostgresHistoryWriter(HistoryWriter):
             )
 
 
+def _read_copy_integers(spool, columns: int) -> Iterator[np.ndarray]:
+    """The rows COPY wrote in its binary format, as int64 blocks (big-endian to native)."""
+    row = _binary_row(columns)
+    size = spool.tell()
+    spool.seek(len(_BINARY_HEADER) - 4)
+    spool.seek(int.from_bytes(spool.read(4), "big"), io.SEEK_CUR)  # past the header extension
+    count = (size - spool.tell() - len(_BINARY_TRAILER)) // row.itemsize
+    while count > 0:
+        rows = np.fromfile(spool, dtype=row, count=min(count, _BLOCK))
+        count -= len(rows)
+        if not ((rows["fields"] == columns).all() and all((rows[f"size{n}"] == 8).all() for n in range(columns))):
+            raise ValueError("unexpected COPY binary row")  # a NULL or another type: never for these columns
+        values = np.empty((len(rows), columns), dtype=np.int64)
+        for n in range(columns):
+            values[:, n] = rows[f"value{n}"]
+        yield values
+
+
 def history_writer() -> HistoryWriter:
     return PostgresHistoryWriter() if connection.vendor == "postgresql" else HistoryWriter()
+
+
+# The file's lines, for the length of one import (lines.py) ------------------------------------------------------
+
+_LINES = "import_lines"  # each line's ordinal, digest, identity index and facts (the first pass)
+_KEY_COUNTS = "import_key_counts"  # natural key (its first digest) -> occurrences given so far in this import
+
+# One line of `LineTable.export`'s answer, as the importer reads it back (native byte order, packed).
+LINE_RECORD = np.dtype(
+    [
+        ("digest", "<i8"),
+        ("stored", "<i8"),
+        ("history", "<i8"),
+        ("customer", "<i8"),
+        ("identity", "<i4"),
+        ("facts", "u1"),
+    ]
+)
+_EXPORT_COLUMNS = ("ordinal", "digest", "identity", "facts", "stored", "history", "customer")
+
+
+class LineTable:
+    """The per-line state of an import kept in temporary tables of the import's connection rather than in
+    memory (lines.py), so the import's memory does not grow with the file. SQLite: plain statements."""
+
+    IN_LIST = HistoryWriter.IN_LIST
+
+    def __init__(self):
+        self.indexed = False  # the lines' digests (`taken`)
+
+    def create(self) -> None:
+        with connection.cursor() as cursor:
+            self._drop(cursor)
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE {_LINES} (ordinal integer PRIMARY KEY, digest bigint NOT NULL, "
+                "identity integer NOT NULL, facts smallint NOT NULL)"
+            )
+            cursor.execute(f"CREATE TEMPORARY TABLE {_KEY_COUNTS} (first bigint PRIMARY KEY, used integer NOT NULL)")
+
+    def drop(self) -> None:
+        with connection.cursor() as cursor:
+            self._drop(cursor)
+
+    @staticmethod
+    def _drop(cursor) -> None:
+        for table in (_LINES, _KEY_COUNTS):
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")
+
+    def append(self, start: int, digests: np.ndarray, identities: np.ndarray, facts: np.ndarray) -> None:
+        """Lines `start`… (ordinals) of the first pass."""
+        rows = zip(
+            range(start, start + len(digests)), digests.tolist(), identities.tolist(), facts.tolist(), strict=True
+        )
+        with connection.cursor() as cursor:
+            cursor.executemany(f"INSERT INTO {_LINES} VALUES (%s, %s, %s, %s)", list(rows))  # noqa: S608
+
+    def repeats(self, candidates: Sequence[int] | None = None) -> Iterator[list[tuple[int, int, int]]]:
+        """(ordinal, digest, occurrence) of each line identical to an earlier one (occurrence 1, 2…), in blocks;
+        `candidates`: the only digests that may repeat (None: any may)."""
+        among, params = "", []
+        if candidates is not None:
+            among, params = f"AND digest {self.IN_LIST} ", [self.array_param(candidates)]
+        sql = (
+            "SELECT ordinal, digest, occurrence FROM (SELECT ordinal, digest, "  # noqa: S608
+            "row_number() OVER (PARTITION BY digest ORDER BY ordinal) - 1 AS occurrence FROM "
+            f"{_LINES} WHERE digest IN (SELECT digest FROM {_LINES} WHERE digest <> 0 {among}"
+            "GROUP BY digest HAVING count(*) > 1)) repeated WHERE occurrence > 0"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            while rows := cursor.fetchmany(_BLOCK):
+                yield rows
+
+    def renumber(self, pairs: list[tuple[int, int]]) -> None:
+        """Give lines (ordinal, digest) their numbered digest."""
+        with connection.cursor() as cursor:
+            cursor.executemany(f"UPDATE {_LINES} SET digest = %s WHERE ordinal = %s", [(d, o) for o, d in pairs])  # noqa: S608
+
+    def _export_sql(self, join: bool) -> str:
+        """`_EXPORT_COLUMNS` of every line, all as bigint, in file order."""
+        if not join:
+            columns = ("ordinal", "digest", "identity", "facts", "0", "0", "0")
+            return f"SELECT {_bigints(columns)} FROM {_LINES} ORDER BY ordinal"  # noqa: S608
+        table, column = _quoted(ImportedRow, ("line_hash",))
+        history = connection.ops.quote_name(ServiceHistory._meta.db_table)
+        key = connection.ops.quote_name("key")
+        columns = ("l.ordinal", "l.digest", "l.identity", "l.facts", f"COALESCE(i.{key}, 0)", "COALESCE(h.id, 0)")
+        return (
+            f"SELECT {_bigints([*columns, 'COALESCE(h.cliente_id, 0)'])} FROM {_LINES} l "  # noqa: S608
+            f"LEFT JOIN {table} i ON i.{column} = l.digest AND l.digest <> 0 "
+            f"LEFT JOIN {history} h ON h.id = i.{connection.ops.quote_name('history_id')} ORDER BY l.ordinal"
+        )
+
+    def export(self, join: bool, out) -> None:
+        """Write every line as `LINE_RECORD`s to the file `out`, in file order; with `join`, with the key, history
+        row and customer of the lines stored before (found by their numbered digest). A digest stored twice (never
+        by this code) keeps its first answer, so there is one record per line."""
+        with tempfile.TemporaryFile() as spool:
+            with transaction.atomic(), connection.cursor() as cursor:
+                self._spool(cursor, self._export_sql(join), spool)
+            previous = -1
+            for block in self._read(spool):
+                block = block[np.concatenate(([block[0, 0] != previous], block[1:, 0] != block[:-1, 0]))]
+                previous = int(block[-1, 0]) if len(block) else previous
+                records = np.empty(len(block), dtype=LINE_RECORD)
+                for index, name in enumerate(_EXPORT_COLUMNS[1:], start=1):
+                    records[name] = block[:, index]
+                records.tofile(out)
+
+    def _spool(self, cursor, sql: str, spool) -> None:
+        cursor.execute(sql)
+        while rows := cursor.fetchmany(_BLOCK):
+            np.array(rows, dtype=np.int64).reshape(-1, len(_EXPORT_COLUMNS)).tofile(spool)
+
+    def _read(self, spool) -> Iterator[np.ndarray]:
+        spool.seek(0)
+        columns = len(_EXPORT_COLUMNS)
+        while len(block := np.fromfile(spool, dtype=np.int64, count=_BLOCK * columns)):
+            yield block.reshape(-1, columns)
+
+    def taken(self, keys: Iterable[int]) -> set[int]:
+        """Which of `keys` a line of the file imported before holds (a new line must not take them). The lines'
+        digests are indexed the first time it is asked (most imports never ask: no new line shares a key)."""
+        keys = list(keys)
+        if not keys:
+            return set()
+        table, column = _quoted(ImportedRow, ("line_hash",))
+        key = connection.ops.quote_name("key")
+        with connection.cursor() as cursor:
+            if not self.indexed:
+                cursor.execute(f"CREATE INDEX {_LINES}_digest ON {_LINES} (digest)")
+                self.indexed = True
+            cursor.execute(
+                f"SELECT {key} FROM {table} WHERE {key} {self.IN_LIST} "  # noqa: S608
+                f"AND {column} IN (SELECT digest FROM {_LINES})",
+                [self.array_param(keys)],
+            )
+            return {value for (value,) in cursor.fetchall()}
+
+    def key_counts(self, firsts: Iterable[int]) -> dict[int, int]:
+        """first digest of a natural key -> occurrences of it given so far in this import."""
+        firsts = list(firsts)
+        with connection.cursor() as cursor:
+            sql = f"SELECT first, used FROM {_KEY_COUNTS} WHERE first {self.IN_LIST}"  # noqa: S608
+            cursor.execute(sql, [self.array_param(firsts)])
+            return dict(cursor.fetchall())
+
+    def record_counts(self, new: dict[int, int], again: dict[int, int]) -> None:
+        """Record the occurrences given so far of natural keys first given in this batch (`new`) and of ones
+        given before (`again`)."""
+        with connection.cursor() as cursor:
+            if new:
+                cursor.executemany(f"INSERT INTO {_KEY_COUNTS} (first, used) VALUES (%s, %s)", list(new.items()))  # noqa: S608
+            if again:
+                cursor.executemany(
+                    f"UPDATE {_KEY_COUNTS} SET used = %s WHERE first = %s",  # noqa: S608
+                    [(used, first) for first, used in again.items()],
+                )
+
+    def array_param(self, values: Sequence[int]) -> str:
+        return json.dumps(list(values))
+
+
+class PostgresLineTable(LineTable):
+    """PostgreSQL: the lines travel both ways in COPY's binary format, built and read by numpy."""
+
+    IN_LIST = PostgresHistoryWriter.IN_LIST
+    array_param = PostgresHistoryWriter.array_param
+
+    def append(self, start: int, digests: np.ndarray, identities: np.ndarray, facts: np.ndarray) -> None:
+        rows = np.empty(len(digests), dtype=_APPEND_ROW)
+        rows["fields"] = 4
+        rows["size0"], rows["ordinal"] = 4, np.arange(start, start + len(digests), dtype=np.int64)
+        rows["size1"], rows["digest"] = 8, digests
+        rows["size2"], rows["identity"] = 4, identities
+        rows["size3"], rows["facts"] = 2, facts
+        data = _Parts([_BINARY_HEADER, rows, _BINARY_TRAILER])
+        with connection.cursor() as cursor:
+            cursor.cursor.copy_expert(f"COPY {_LINES} FROM STDIN WITH (FORMAT binary)", data, 1 << 20)
+
+    def renumber(self, pairs: list[tuple[int, int]]) -> None:
+        ordinals, digests = zip(*pairs, strict=True) if pairs else ((), ())
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {_LINES} l SET digest = v.digest "  # noqa: S608
+                "FROM unnest(%s::integer[], %s::bigint[]) AS v(ordinal, digest) WHERE l.ordinal = v.ordinal",
+                [self.array_param(ordinals), self.array_param(digests)],
+            )
+
+    def _spool(self, cursor, sql: str, spool) -> None:
+        cursor.execute(f"ANALYZE {_LINES}")
+        cursor.execute("SET LOCAL work_mem = '64MB'")  # the join's hash table in one piece (this transaction only)
+        cursor.cursor.copy_expert(f"COPY ({sql}) TO STDOUT WITH (FORMAT binary)", spool)
+
+    def _read(self, spool) -> Iterator[np.ndarray]:
+        return _read_copy_integers(spool, len(_EXPORT_COLUMNS))
+
+    def record_counts(self, new: dict[int, int], again: dict[int, int]) -> None:
+        with connection.cursor() as cursor:
+            if new:
+                rows = np.empty(len(new), dtype=_COUNT_ROW)
+                rows["fields"], rows["size0"], rows["size1"] = 2, 8, 4
+                rows["first"] = np.fromiter(new, dtype=np.int64, count=len(new))
+                rows["used"] = np.fromiter(new.values(), dtype=np.int64, count=len(new))
+                data = _Parts([_BINARY_HEADER, rows, _BINARY_TRAILER])
+                cursor.cursor.copy_expert(f"COPY {_KEY_COUNTS} FROM STDIN WITH (FORMAT binary)", data)
+            if again:
+                cursor.execute(
+                    f"UPDATE {_KEY_COUNTS} k SET used = v.used "  # noqa: S608
+                    "FROM unnest(%s::bigint[], %s::integer[]) AS v(first, used) WHERE k.first = v.first",
+                    [self.array_param(again), self.array_param(again.values())],
+                )
+
+
+_COUNT_ROW = np.dtype([("fields", ">i2"), ("size0", ">i4"), ("first", ">i8"), ("size1", ">i4"), ("used", ">i4")])
+_APPEND_ROW = np.dtype(
+    [
+        ("fields", ">i2"),
+        ("size0", ">i4"),
+        ("ordinal", ">i4"),
+        ("size1", ">i4"),
+        ("digest", ">i8"),
+        ("size2", ">i4"),
+        ("identity", ">i4"),
+        ("size3", ">i4"),
+        ("facts", ">i2"),
+    ]
+)
+
+
+def _bigints(columns) -> str:
+    return ", ".join(f"CAST({column} AS bigint)" for column in columns)
+
+
+def line_table() -> LineTable:
+    return PostgresLineTable() if connection.vendor == "postgresql" else LineTable()

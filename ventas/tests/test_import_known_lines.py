@@ -6,16 +6,19 @@ import numpy as np
 import pytest
 from openpyxl import Workbook
 
-from ventas.importing import services
-from ventas.importing.lines import KnownLines, LineDigests, line_digest, with_occurrence
-from ventas.importing.readers import HISTORY_COLUMNS
+from ventas.importing import lines, services, writers
+from ventas.importing.lines import FirstPass, KnownLines, line_digest, with_occurrence
+from ventas.importing.readers import HISTORY_COLUMNS, UnreadableLine
 from ventas.importing.services import import_clients, import_history
 from ventas.importing.synthetic import write_history_export
+from ventas.importing.writers import line_table
 from ventas.models import Cliente, ImportedRow, ServiceHistory, Servicio
 from ventas.tests.test_import_clients import client_line
 from ventas.tests.test_import_clients import write_csv as write_clients_csv
 from ventas.tests.test_import_history import assert_balanced, line, read_report, write_csv
 
+H = services._HistoryImporter
+SCAN = {"kind": H.kind, "columns": H.identity_columns, "facts": H.line_facts, "lookup": True}
 COUNTS = ("rows_read", "rejected", "undated", "placeholder_dates", "blank_amounts", "observations", "flagged")
 
 
@@ -36,20 +39,43 @@ def parsed(monkeypatch):
 # Digests --------------------------------------------------------------------------------------------------------
 
 
-def test_identical_lines_are_numbered_in_file_order_and_unreadable_ones_keep_their_place():
-    digests = LineDigests()
-    a, b = line_digest(["Ana", "Tina", "1"]), line_digest(["Ana", "Tina", "2"])
-    for value in (a, b, a, None, a, b):
-        digests.add(value) if value is not None else digests.skip()
-    assert digests.numbered().tolist() == [
-        a,
-        b,
-        with_occurrence(a, 1),
-        0,
-        with_occurrence(a, 2),
-        with_occurrence(b, 1),
-    ]
-    assert len({a, b, with_occurrence(a, 1), with_occurrence(a, 2), with_occurrence(b, 1)}) == 5
+@pytest.fixture(params=[2, lines.BLOCK], ids=["blocks-of-2", "blocks"])
+def block(request, monkeypatch):
+    """Run with the lines sent and read back in blocks of two (every window edge crossed) and as configured."""
+    monkeypatch.setattr(lines, "BLOCK", request.param)
+    monkeypatch.setattr(writers, "_BLOCK", max(3, request.param))
+    return request.param
+
+
+def first_pass(rows) -> FirstPass:
+    made = FirstPass(line_table())
+    list(made.digest_all(enumerate(rows, start=2)))
+    return made
+
+
+@pytest.mark.django_db
+def test_identical_lines_are_numbered_in_file_order_and_unreadable_ones_keep_their_place(block):
+    ana, bea = ["Ana", "Tina", "1"], ["Ana", "Tina", "2"]
+    a, b = line_digest(ana), line_digest(bea)
+    unreadable = UnreadableLine("?")
+    scanned = first_pass([ana, bea, ana, unreadable, ana, bea, unreadable])
+    known = KnownLines.find(scanned, stored=False)
+    try:
+        assert [known.digest(i) for i in range(8)] == [
+            a,
+            b,
+            with_occurrence(a, 1),
+            0,
+            with_occurrence(a, 2),
+            with_occurrence(b, 1),
+            0,  # unreadable lines are never numbered
+            None,  # past the end
+        ]
+        assert len({a, b, with_occurrence(a, 1), with_occurrence(a, 2), with_occurrence(b, 1)}) == 5
+        assert (known.count, known.stored_key(0), known.history_id(0), known.customer(0)) == (0, 0, 0, 0)
+    finally:
+        known.close()
+        scanned.table.drop()
 
 
 def test_digests_tell_every_cell_apart_and_read_spreadsheet_values_as_text():
@@ -60,35 +86,48 @@ def test_digests_tell_every_cell_apart_and_read_spreadsheet_values_as_text():
     )
 
 
-def test_known_lines_map_each_line_to_its_stored_key_and_hold_those_keys():
-    def digests():
-        made = LineDigests()
-        for value in (11, 22, 11):
-            made.add(value)
-        return made
+@pytest.mark.django_db
+def test_known_lines_map_each_line_to_its_stored_key_history_row_and_customer(tmp_path, block):
+    path = write_csv(tmp_path, [line(reserva="1"), line(reserva="2"), line(reserva="2")])
+    import_history(path)
+    stored = dict(ImportedRow.objects.values_list("line", "key"))
+    history = dict(ImportedRow.objects.values_list("line", "history_id"))
+    ServiceHistory.objects.filter(pk=history[3]).delete()  # a row deleted since: no history row, no customer
+    path = write_csv(tmp_path, [line(reserva="1"), line(reserva="3"), line(reserva="2"), line(reserva="2")])
+    scan = services.scan_file(path, **SCAN)
+    known = scan.known
+    try:
+        cliente = Cliente.objects.get().pk
+        assert [known.stored_key(i) for i in range(5)] == [stored[2], 0, stored[3], stored[4], 0]
+        assert [known.history_id(i) for i in range(5)] == [history[2], 0, 0, history[4], 0]
+        assert [known.customer(i) for i in range(5)] == [cliente, 0, 0, cliente, 0]
+        assert (known.count, known.new) == (3, [0])  # one identity, with one new line
+    finally:
+        scan.close()
 
-    numbered = digests().numbered()
-    stored = {int(numbered[0]): 500, int(numbered[2]): 700}  # the second 11 was stored too, 22 was not
 
-    def lookup(unique):
-        assert unique.tolist() == sorted(numbered.tolist())
-        rows = [(d, stored[d], stored[d] + 1, 9) for d in reversed(unique.tolist()) if d in stored]
-        yield from (np.array([row], dtype=np.int64) for row in rows)  # the answer comes in blocks
-
-    known = KnownLines.find(digests(), lookup)
-    assert [known.stored_key(i) for i in range(4)] == [500, 0, 700, 0]  # past the end: new
-    assert [known.history_id(i) for i in range(4)] == [501, 0, 701, 0]
-    assert [known.customer(i) for i in range(4)] == [9, 0, 9, 0]
-    assert known.count == 2
-    assert (known.taken(500), known.taken(700), known.taken(600)) == (True, True, False)
-    assert not KnownLines.none().taken(500) and KnownLines.none().digest(0) is None
+@pytest.mark.django_db
+def test_the_first_answer_is_kept_for_a_digest_stored_twice(tmp_path, block):
+    """Never written by this code: one record per line all the same."""
+    path = write_csv(tmp_path, [line(reserva="1"), line(reserva="2")])
+    import_history(path)
+    first, second = ImportedRow.objects.order_by("line")
+    ImportedRow.objects.filter(pk=second.pk).update(line_hash=first.line_hash)
+    scan = services.scan_file(path, **SCAN)
+    try:
+        assert scan.known.lines == 2
+        assert scan.known.stored_key(0) in (first.key, second.key)
+        assert scan.known.stored_key(1) == 0
+    finally:
+        scan.close()
+    assert_balanced(import_history(path))
 
 
 # Re-imports -----------------------------------------------------------------------------------------------------
 
 
 @pytest.mark.django_db
-def test_a_reimport_parses_only_the_lines_it_must_and_reports_what_the_first_import_did(tmp_path, parsed):
+def test_a_reimport_parses_only_the_lines_it_must_and_reports_what_the_first_import_did(tmp_path, parsed, block):
     path = tmp_path / "historial.csv"
     write_history_export(path, rows=3000, seed=7)
     first = import_history(path, report_path=tmp_path / "primera.csv")
@@ -107,7 +146,7 @@ def test_a_reimport_parses_only_the_lines_it_must_and_reports_what_the_first_imp
 
 
 @pytest.mark.django_db
-def test_a_reimport_passes_over_stored_lines_unread_even_when_cells_hold_line_breaks(tmp_path, parsed):
+def test_a_reimport_passes_over_stored_lines_unread_even_when_cells_hold_line_breaks(tmp_path, parsed, block):
     lines = [
         line(reserva="1"),
         line(servicio="Tina\ncon salto de línea", reserva="2"),
@@ -139,13 +178,19 @@ def test_a_new_copy_of_an_identical_line_is_imported(tmp_path, parsed):
 
 
 @pytest.mark.django_db
-def test_a_new_spelling_before_the_stored_lines_of_the_same_service_is_imported(tmp_path):
+@pytest.mark.parametrize("batch_size", [1, 5000])
+def test_a_new_spelling_before_the_stored_lines_of_the_same_service_is_imported(tmp_path, batch_size):
     """Two services stored as "50000" and "50.000" (one natural key, two occurrences); the next export writes a
-    third as "$50.000" before them: it is new, although its natural key's first occurrences are stored."""
+    third as "$50.000" before them: it is new, although its natural key's first occurrences are stored. Then a
+    fourth and fifth, one more spelling each, in other batches (the occurrences are counted across batches)."""
     import_history(write_csv(tmp_path, [line(valor="50000"), line(valor="50.000")]))
-    summary = import_history(write_csv(tmp_path, [line(valor="$50.000"), line(valor="50000"), line(valor="50.000")]))
-    assert (summary.imported, summary.duplicates) == (1, 2)
-    assert ServiceHistory.objects.count() == 3
+    rows = [line(valor="$50.000"), line(valor="50000"), line(valor="50.000"), line(valor="$ 50.000")]
+    summary = import_history(write_csv(tmp_path, [*rows, line(valor="50,000")]), batch_size=batch_size)
+    assert (summary.imported, summary.duplicates) == (3, 2)
+    assert ServiceHistory.objects.count() == 5
+    assert ImportedRow.objects.values("key").distinct().count() == 5
+    summary = import_history(write_csv(tmp_path, [*rows, line(valor="50,000")]), batch_size=batch_size)
+    assert (summary.imported, summary.duplicates) == (0, 5)
 
 
 @pytest.mark.django_db
@@ -256,3 +301,15 @@ def test_a_spreadsheet_imported_again_is_recognised(tmp_path, parsed):
     parsed.clear()
     summary = import_history(path)
     assert (summary.imported, summary.duplicates, parsed) == (0, 2, [])
+
+
+def test_the_filter_of_seen_digests_never_misses_one_and_rarely_claims_one():
+    rng = np.random.default_rng(7)
+    added, others = rng.integers(-(2**63), 2**63 - 1, size=(2, 200_000), dtype=np.int64)
+    seen = lines.SeenDigests()
+    assert not seen.seen(added).any()
+    seen.add(added[:100_000])
+    seen.add(added[100_000:])
+    assert seen.seen(added).all()
+    assert seen.seen(others).mean() < 0.001
+    assert seen.bits.nbytes == 4 * 2**20  # fixed, whatever the number added

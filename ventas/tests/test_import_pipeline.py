@@ -5,7 +5,6 @@ import time
 from io import StringIO
 from unittest.mock import ANY
 
-import numpy as np
 import pytest
 from django.core.files.base import ContentFile
 from django.core.management import call_command
@@ -145,21 +144,10 @@ def test_the_duplicate_lookup_answers_history_ids_and_their_customers(tmp_path):
 
 
 @pytest.mark.django_db
-def test_stored_lines_are_found_by_digest_and_old_keys_get_theirs(tmp_path):
+def test_keys_stored_without_a_digest_are_reported_and_get_theirs(tmp_path):
     import_history(write_csv(tmp_path, [line(reserva="1"), line(reserva="2")]))
     writer = history_writer()
-    cliente = Cliente.objects.get()
-    stored = {
-        digest: (key, history_id, cliente.pk)
-        for digest, key, history_id in ImportedRow.objects.values_list("line_hash", "key", "history_id")
-    }
-    found = np.concatenate(list(writer.stored_lines(np.array([*stored, 42], dtype=np.int64))))
-    assert {digest: (key, history_id, pk) for digest, key, history_id, pk in found.tolist()} == stored
-    ServiceHistory.objects.filter(pk=next(iter(stored.values()))[1]).delete()
-    found = np.concatenate(list(writer.stored_lines(np.array([*stored], dtype=np.int64))))
-    assert sorted(map(tuple, found[:, 2:].tolist())) == [(0, 0), (ANY, cliente.pk)]  # a deleted row: 0
-    # Keys stored before lines had digests are reported as such, and take the digest they are given.
-    first, second = (key for key, _, _ in stored.values())
+    first, second = ImportedRow.objects.values_list("key", flat=True)
     ImportedRow.objects.update(line_hash=None)
     assert writer.imported([first, second]) == ({first: ANY, second: ANY}, {first, second})
     writer.fill_digests([(first, 7)])
@@ -168,15 +156,43 @@ def test_stored_lines_are_found_by_digest_and_old_keys_get_theirs(tmp_path):
 
 
 @pytest.mark.django_db
-def test_stored_lines_arrive_in_blocks_of_the_whole_answer(tmp_path, monkeypatch):
-    """The answer is read back in blocks (a million stored lines never in memory at once): every stored line
-    once, whatever the block size, on both databases (COPY's binary format on PostgreSQL)."""
-    import_history(write_csv(tmp_path, [line(reserva=str(n)) for n in range(7)]))
-    digests = sorted(ImportedRow.objects.values_list("line_hash", flat=True))
+def test_the_lines_table_answers_in_blocks_and_leaves_nothing_behind(tmp_path, monkeypatch):
+    """The export of the file's lines is read back a block at a time (COPY's binary format on PostgreSQL), one
+    record per line in file order; the import's temporary tables are gone when it ends, also after an error."""
+    rows = [line(reserva=str(n)) for n in range(7)]
+    import_history(write_csv(tmp_path, rows))
     monkeypatch.setattr(writers, "_BLOCK", 3)
-    blocks = list(history_writer().stored_lines(np.array([*digests, 42], dtype=np.int64)))
-    assert [len(block) for block in blocks] == [3, 3, 1]
-    assert sorted(np.concatenate(blocks)[:, 0].tolist()) == digests
+    scan = services.scan_file(
+        write_csv(tmp_path, [*rows, line(reserva="new")]),
+        services._HistoryImporter.kind,
+        services._HistoryImporter.identity_columns,
+        facts=services._HistoryImporter.line_facts,
+        lookup=True,
+    )
+    try:
+        stored = dict(ImportedRow.objects.values_list("line", "key"))
+        assert [scan.known.stored_key(n) for n in range(8)] == [stored[n + 2] for n in range(7)] + [0]
+        assert scan.known.count == 7
+    finally:
+        scan.close()
+    assert not _temporary_tables()
+
+    def fail(self, batch):
+        raise RuntimeError("base de datos caída")
+
+    monkeypatch.setattr(services._HistoryImporter, "write_batch", fail)
+    with pytest.raises(RuntimeError):
+        import_history(write_csv(tmp_path, [line(reserva="other")]))
+    assert not _temporary_tables()
+
+
+def _temporary_tables() -> list[str]:
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT relname FROM pg_class WHERE relpersistence = 't' AND relname LIKE 'import_%%'")
+        else:
+            cursor.execute("SELECT name FROM sqlite_temp_master WHERE name LIKE 'import_%'")
+        return [name for (name,) in cursor.fetchall()]
 
 
 @pytest.mark.django_db
