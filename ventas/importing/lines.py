@@ -35,6 +35,7 @@ import os
 import tempfile
 from array import array
 from collections.abc import Callable, Iterator, Sequence
+from functools import lru_cache
 
 import numpy as np
 
@@ -69,6 +70,9 @@ def with_occurrence(digest: int, occurrence: int) -> int:
 
 BLOCK = 65_536  # lines sent to the database at once by the first pass, and read back at once by the second
 MAX_CANDIDATES = 100_000  # digests that may repeat, named to the numbering query; beyond, it looks at every line
+# The digests of lines whose cells are all empty, up to this many cells: such a line is never imported ("fila
+# vacía" or padding), so the first pass gives it digest 0, like an unreadable line, and it is never numbered.
+BLANK_CELLS = 100
 
 
 class SeenDigests:
@@ -100,6 +104,11 @@ class SeenDigests:
             )
 
 
+@lru_cache(maxsize=1)
+def _blank_digests() -> np.ndarray:
+    return np.array([line_digest([""] * cells) for cells in range(BLANK_CELLS + 1)], dtype=np.int64)
+
+
 class FirstPass:
     """What the first pass keeps of the file: its distinct (name, email, phone) as written and the lines of each (in
     memory), and each line's digest, identity index and facts (in `table`, a block at a time)."""
@@ -122,11 +131,11 @@ class FirstPass:
         if not self.digests:
             return
         identities = np.frombuffer(self.identity_of, dtype=np.int32)
-        self.table.append(
-            self.lines, np.frombuffer(self.digests, np.int64), identities, np.frombuffer(self.facts, np.uint8)
-        )
+        digests = np.frombuffer(self.digests, np.int64).copy()
+        digests[np.isin(digests, _blank_digests())] = 0
+        self.table.append(self.lines, digests, identities, np.frombuffer(self.facts, np.uint8))
         self.lines += len(self.digests)
-        self._note_repeats(np.frombuffer(self.digests, np.int64))
+        self._note_repeats(digests)
         counts = np.bincount(identities[identities >= 0], minlength=len(self.identities))
         counts[: len(self.counts)] += self.counts
         self.counts = counts

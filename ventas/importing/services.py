@@ -893,20 +893,35 @@ class _HistoryImporter(_Importer):
         """Give new lines (in file order) their natural key: the digest of the key's text (`base`) and of its
         occurrence among the file's lines with that text (identical services are distinct services), skipping the
         keys that lines of this file imported before hold (lines.py). The occurrences given so far are counted
-        in the import's temporary table, not in memory: one query to read and one to record them per batch, and
-        one more per round of taken keys found (a rare case: the file holds a line imported before and a new one
-        with the same natural key). Only the keys the filter `keys_seen` may have seen are looked up."""
+        outside memory: in `ImportedRow` itself when nothing was stored before (`occurrences_written`), else in the
+        import's temporary table (one query to read them, one to record them per batch). Only the keys that the
+        fixed-size filter `keys_seen` may have seen are looked up, and each round of taken keys found (a rare
+        case: the file holds a line imported before and a new one with the same natural key) costs one more."""
         if not rows:
             return
-        firsts = [row.key for row in rows]  # the key with occurrence 0, from the parsing thread
-        distinct = np.unique(np.array(firsts, dtype=np.int64))
+        firsts = np.array([row.key for row in rows], dtype=np.int64)  # each key's occurrence 0, from the parser
+        distinct, repeats = np.unique(firsts, return_counts=True)
         maybe = distinct[self.keys_seen.seen(distinct)].tolist()
-        used = self.keys.key_counts(maybe) if maybe else {}
+        if not maybe:
+            used = {}
+        elif self.nothing_stored:
+            used = self.occurrences_written(maybe, {row.key: row.base for row in rows})
+        else:
+            used = self.keys.key_counts(maybe)
+        # Most lines are the first with their key and take it as it is (`row.key` already); the others are
+        # numbered in file order, and with lines imported before in the file, every key is checked.
+        if self.known.count:
+            numbered = rows
+        else:
+            again = {*used, *distinct[repeats > 1].tolist()}
+            numbered = [row for row in rows if row.key in again] if again else []
+        firsts = [row.key for row in numbered]
         taken: set[int] = set()
         checked: set[int] = set()
-        while True:
+        counts = dict(used)
+        while numbered:
             counts = dict(used)
-            for row, first in zip(rows, firsts, strict=True):
+            for row, first in zip(numbered, firsts, strict=True):
                 occurrence = counts.get(first, 0)
                 key = _occurrence_key(first, row.base, occurrence)
                 while key in taken:
@@ -914,17 +929,30 @@ class _HistoryImporter(_Importer):
                     key = _occurrence_key(first, row.base, occurrence)
                 counts[first] = occurrence + 1
                 row.key = key
-            if not self.known.count or not (unchecked := {row.key for row in rows} - checked):
+            if not self.known.count or not (unchecked := {row.key for row in numbered} - checked):
                 break
             checked |= unchecked
             if not (found := self.keys.taken(unchecked)):
                 break
             taken |= found
-        self.keys.record_counts(
-            {first: counts[first] for first in distinct.tolist() if first not in used},
-            {first: counts[first] for first in used},
-        )
+        if not self.nothing_stored:
+            self.keys.record_counts(
+                {first: counts.get(first, 1) for first in distinct.tolist() if first not in used},
+                {first: counts[first] for first in used},
+            )
         self.keys_seen.add(distinct)
+
+    def occurrences_written(self, firsts: list[int], bases: dict[int, bytes]) -> dict[int, int]:
+        """first digest -> occurrences of that natural key given so far, when nothing was stored before this
+        import: then every key it gave is in `ImportedRow` (none was a duplicate, none was taken), so the count is
+        how many of the key's occurrences are there, found in a round of lookups per occurrence."""
+        counts, asking = {}, dict.fromkeys(firsts, 0)
+        while asking:
+            candidates = {_occurrence_key(first, bases[first], n): first for first, n in asking.items()}
+            found = self.writer.imported(list(candidates))[0]
+            asking = {first: asking[first] + 1 for key, first in candidates.items() if key in found}
+            counts.update(asking)
+        return counts
 
     def write_batch(self, batch: list[_HistoryRow]) -> None:
         self.assign_keys([row for row in batch if row.base is not None])

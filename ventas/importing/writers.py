@@ -317,18 +317,21 @@ class LineTable:
     memory (lines.py), so the import's memory does not grow with the file. SQLite: plain statements."""
 
     IN_LIST = HistoryWriter.IN_LIST
+    ORDINAL = "integer PRIMARY KEY"  # SQLite: the rowid itself, free when lines arrive in order
 
     def __init__(self):
-        self.indexed = False  # the lines' digests (`taken`)
+        self.indexed = set()  # the tables indexed so far (`_index`)
 
     def create(self) -> None:
+        self.indexed = set()
         with connection.cursor() as cursor:
             self._drop(cursor)
             cursor.execute(
-                f"CREATE TEMPORARY TABLE {_LINES} (ordinal integer PRIMARY KEY, digest bigint NOT NULL, "
+                f"CREATE TEMPORARY TABLE {_LINES} (ordinal {self.ORDINAL}, digest bigint NOT NULL, "
                 "identity integer NOT NULL, facts smallint NOT NULL)"
             )
-            cursor.execute(f"CREATE TEMPORARY TABLE {_KEY_COUNTS} (first bigint PRIMARY KEY, used integer NOT NULL)")
+            # No index until a count is first looked up (`key_counts`): most imports never look one up.
+            cursor.execute(f"CREATE TEMPORARY TABLE {_KEY_COUNTS} (first bigint NOT NULL, used integer NOT NULL)")
 
     def drop(self) -> None:
         with connection.cursor() as cursor:
@@ -420,9 +423,7 @@ class LineTable:
         table, column = _quoted(ImportedRow, ("line_hash",))
         key = connection.ops.quote_name("key")
         with connection.cursor() as cursor:
-            if not self.indexed:
-                cursor.execute(f"CREATE INDEX {_LINES}_digest ON {_LINES} (digest)")
-                self.indexed = True
+            self._index(cursor, _LINES, "digest")
             cursor.execute(
                 f"SELECT {key} FROM {table} WHERE {key} {self.IN_LIST} "  # noqa: S608
                 f"AND {column} IN (SELECT digest FROM {_LINES})",
@@ -430,10 +431,18 @@ class LineTable:
             )
             return {value for (value,) in cursor.fetchall()}
 
+    def _index(self, cursor, table: str, column: str) -> None:
+        """Index `table` on `column` the first time it is searched (in a batch rolled back, the index goes too:
+        only slower after)."""
+        if table not in self.indexed:
+            cursor.execute(f"CREATE INDEX {table}_{column} ON {table} ({column})")
+            self.indexed.add(table)
+
     def key_counts(self, firsts: Iterable[int]) -> dict[int, int]:
         """first digest of a natural key -> occurrences of it given so far in this import."""
         firsts = list(firsts)
         with connection.cursor() as cursor:
+            self._index(cursor, _KEY_COUNTS, "first")
             sql = f"SELECT first, used FROM {_KEY_COUNTS} WHERE first {self.IN_LIST}"  # noqa: S608
             cursor.execute(sql, [self.array_param(firsts)])
             return dict(cursor.fetchall())
@@ -458,6 +467,7 @@ class PostgresLineTable(LineTable):
     """PostgreSQL: the lines travel both ways in COPY's binary format, built and read by numpy."""
 
     IN_LIST = PostgresHistoryWriter.IN_LIST
+    ORDINAL = "integer NOT NULL"  # no index to keep up while COPY loads: the few lookups by ordinal hash-join
     array_param = PostgresHistoryWriter.array_param
 
     def append(self, start: int, digests: np.ndarray, identities: np.ndarray, facts: np.ndarray) -> None:
@@ -483,6 +493,9 @@ class PostgresLineTable(LineTable):
     def _spool(self, cursor, sql: str, spool) -> None:
         cursor.execute(f"ANALYZE {_LINES}")
         cursor.execute("SET LOCAL work_mem = '64MB'")  # the join's hash table in one piece (this transaction only)
+        # Right after an import the stored tables' statistics are stale and the estimate can pass the JIT threshold:
+        # compiling would cost more than this one statement saves.
+        cursor.execute("SET LOCAL jit = off")
         cursor.cursor.copy_expert(f"COPY ({sql}) TO STDOUT WITH (FORMAT binary)", spool)
 
     def _read(self, spool) -> Iterator[np.ndarray]:

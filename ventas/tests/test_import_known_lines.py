@@ -313,3 +313,22 @@ def test_the_filter_of_seen_digests_never_misses_one_and_rarely_claims_one():
     assert seen.seen(added).all()
     assert seen.seen(others).mean() < 0.001
     assert seen.bits.nbytes == 4 * 2**20  # fixed, whatever the number added
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("always_maybe", [False, True], ids=["filter", "every-key-looked-up"])
+def test_natural_keys_are_numbered_alike_by_a_first_import_and_by_a_later_one(tmp_path, monkeypatch, always_maybe):
+    """A first import counts a key's occurrences from the keys it wrote; a later one in a temporary table: both
+    give the same keys, whatever the batches (one line each here) and whatever the filter claims."""
+    if always_maybe:
+        monkeypatch.setattr(lines.SeenDigests, "seen", lambda self, digests: np.ones(len(digests), dtype=bool))
+    spellings = ["50000", "50.000", "$50.000", "50000", "$ 50.000"]
+    first = import_history(write_csv(tmp_path, [line(valor=v) for v in spellings]), batch_size=1)
+    assert (first.imported, ImportedRow.objects.values("key").distinct().count()) == (5, 5)
+    # The lines written another way (new digests): each is found again by its natural key.
+    respelled = ["50,000", "$50000", "50000.0", "$ 50000", "50.000"]  # the last one as before: known by digest
+    again = import_history(write_csv(tmp_path, [line(valor=v) for v in respelled], name="otra.csv"), batch_size=1)
+    assert (again.imported, again.duplicates) == (0, 5)
+    more = import_history(write_csv(tmp_path, [line(valor=v) for v in [*respelled, "50000"]], name="mas.csv"))
+    assert (more.imported, more.duplicates) == (1, 5)
+    assert ServiceHistory.objects.count() == 6
