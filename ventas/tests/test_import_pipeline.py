@@ -176,6 +176,8 @@ def test_the_lines_table_answers_in_blocks_and_leaves_nothing_behind(tmp_path, m
     finally:
         scan.close()
     assert not _temporary_tables()
+    assert import_history(write_csv(tmp_path, [line(reserva="dry")]), dry_run=True).imported == 1
+    assert not _temporary_tables()
 
     def fail(self, batch):
         raise RuntimeError("base de datos caída")
