@@ -51,21 +51,25 @@ BLANK_AMOUNT = 2
 UNDATED = 4  # no usable date: the import observes it in the report, so the second pass reads it again
 
 
+def digest64(data: bytes) -> int:
+    """Signed 64-bit digest of `data` (what line digests and natural keys are made of)."""
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big", signed=True)
+
+
 def line_digest(cells: Sequence) -> int:
     """Signed 64-bit digest of a line's cells as written (CSV text, or .xlsx values as text)."""
     try:
         text = "\x1f".join(cells)
     except TypeError:  # .xlsx: numbers, dates, None
         text = "\x1f".join("" if cell is None else str(cell) for cell in cells)
-    return int.from_bytes(hashlib.blake2b(_VERSION + text.encode(), digest_size=8).digest(), "big", signed=True)
+    return digest64(_VERSION + text.encode())
 
 
 def with_occurrence(digest: int, occurrence: int) -> int:
     """The digest of the `occurrence`-th repeat (0: the first) of a line in one file."""
     if not occurrence:
         return digest
-    raw = digest.to_bytes(8, "big", signed=True) + b"#%d" % occurrence
-    return int.from_bytes(hashlib.blake2b(raw, digest_size=8).digest(), "big", signed=True)
+    return digest64(digest.to_bytes(8, "big", signed=True) + b"#%d" % occurrence)
 
 
 BLOCK = 65_536  # lines sent to the database at once by the first pass, and read back at once by the second

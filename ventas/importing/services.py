@@ -54,7 +54,6 @@ Rules (issue 5):
 
 import csv
 import datetime
-import hashlib
 import io
 import logging
 import resource
@@ -94,6 +93,7 @@ from ventas.importing.lines import (
     FirstPass,
     KnownLines,
     SeenDigests,
+    digest64,
 )
 from ventas.importing.matching import (
     AMBIGUOUS,
@@ -703,13 +703,9 @@ class _HistoryRow:
     base: bytes | None = None  # a new line's natural key text; `key` is then its digest until `assign_keys`
 
 
-def _key_digest(text: bytes) -> int:
-    return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "big", signed=True)
-
-
 def _occurrence_key(first: int, base: bytes, occurrence: int) -> int:
     """The natural key of the `occurrence`-th line (0: the first) with the key text `base` in one file."""
-    return _key_digest(base + b"#%d" % occurrence) if occurrence else first
+    return digest64(base + b"#%d" % occurrence) if occurrence else first
 
 
 class _HistoryImporter(_Importer):
@@ -857,7 +853,7 @@ class _HistoryImporter(_Importer):
             key_name = cached_search_key(self.catalog.key_name(raw_service))
             parts = [self.kind, identity.natural_key, service_date.isoformat(), key_name]
             base = "|".join([*parts, str(amount), str(quantity), reserva or ""]).encode()
-            key = _key_digest(base)
+            key = digest64(base)
         return _HistoryRow(
             line=line,
             identity=identity,

@@ -150,12 +150,24 @@ class _Parts(io.RawIOBase):
         return data
 
 
-def _binary_row(columns: int) -> np.dtype:
-    """A COPY binary row of `columns` bigints."""
+def _binary_row(columns: Sequence[tuple[str, str]]) -> np.dtype:
+    """A COPY binary row of (name, big-endian numpy type) columns, none NULL: field count, then each column's
+    byte length and value."""
     fields = [("fields", ">i2")]
-    for n in range(columns):
-        fields += [(f"size{n}", ">i4"), (f"value{n}", ">i8")]
+    for name, kind in columns:
+        fields += [(f"size_{name}", ">i4"), (name, kind)]
     return np.dtype(fields)
+
+
+def _copy_binary(cursor, table: str, columns: Sequence[tuple[str, str, np.ndarray]]) -> None:
+    """COPY rows into `table` in the binary format, built by numpy: (name, big-endian type, values) columns."""
+    rows = np.empty(len(columns[0][2]), dtype=_binary_row([(name, kind) for name, kind, _ in columns]))
+    rows["fields"] = len(columns)
+    for name, kind, values in columns:
+        rows[f"size_{name}"], rows[name] = np.dtype(kind).itemsize, values
+    names = ", ".join(name for name, _, _ in columns)
+    data = _Parts([_BINARY_HEADER, rows, _BINARY_TRAILER])
+    cursor.cursor.copy_expert(f"COPY {table} ({names}) FROM STDIN WITH (FORMAT binary)", data, 1 << 20)
 
 
 _NULL = "\\N"  # NULL in COPY's text format
@@ -273,7 +285,8 @@ class PostgresHistoryWriter(HistoryWriter):
 
 def _read_copy_integers(spool, columns: int) -> Iterator[np.ndarray]:
     """The rows COPY wrote in its binary format, as int64 blocks (big-endian to native)."""
-    row = _binary_row(columns)
+    names = [f"value{n}" for n in range(columns)]
+    row = _binary_row([(name, ">i8") for name in names])
     size = spool.tell()
     spool.seek(len(_BINARY_HEADER) - 4)
     spool.seek(int.from_bytes(spool.read(4), "big"), io.SEEK_CUR)  # past the header extension
@@ -281,11 +294,11 @@ def _read_copy_integers(spool, columns: int) -> Iterator[np.ndarray]:
     while count > 0:
         rows = np.fromfile(spool, dtype=row, count=min(count, _BLOCK))
         count -= len(rows)
-        if not ((rows["fields"] == columns).all() and all((rows[f"size{n}"] == 8).all() for n in range(columns))):
+        if not ((rows["fields"] == columns).all() and all((rows[f"size_{name}"] == 8).all() for name in names)):
             raise ValueError("unexpected COPY binary row")  # a NULL or another type: never for these columns
         values = np.empty((len(rows), columns), dtype=np.int64)
-        for n in range(columns):
-            values[:, n] = rows[f"value{n}"]
+        for n, name in enumerate(names):
+            values[:, n] = rows[name]
         yield values
 
 
@@ -471,15 +484,11 @@ class PostgresLineTable(LineTable):
     array_param = PostgresHistoryWriter.array_param
 
     def append(self, start: int, digests: np.ndarray, identities: np.ndarray, facts: np.ndarray) -> None:
-        rows = np.empty(len(digests), dtype=_APPEND_ROW)
-        rows["fields"] = 4
-        rows["size0"], rows["ordinal"] = 4, np.arange(start, start + len(digests), dtype=np.int64)
-        rows["size1"], rows["digest"] = 8, digests
-        rows["size2"], rows["identity"] = 4, identities
-        rows["size3"], rows["facts"] = 2, facts
-        data = _Parts([_BINARY_HEADER, rows, _BINARY_TRAILER])
+        ordinals = np.arange(start, start + len(digests), dtype=np.int64)
+        columns = [("ordinal", ">i4", ordinals), ("digest", ">i8", digests)]
+        columns += [("identity", ">i4", identities), ("facts", ">i2", facts)]
         with connection.cursor() as cursor:
-            cursor.cursor.copy_expert(f"COPY {_LINES} FROM STDIN WITH (FORMAT binary)", data, 1 << 20)
+            _copy_binary(cursor, _LINES, columns)
 
     def renumber(self, pairs: list[tuple[int, int]]) -> None:
         ordinals, digests = zip(*pairs, strict=True) if pairs else ((), ())
@@ -504,34 +513,15 @@ class PostgresLineTable(LineTable):
     def record_counts(self, new: dict[int, int], again: dict[int, int]) -> None:
         with connection.cursor() as cursor:
             if new:
-                rows = np.empty(len(new), dtype=_COUNT_ROW)
-                rows["fields"], rows["size0"], rows["size1"] = 2, 8, 4
-                rows["first"] = np.fromiter(new, dtype=np.int64, count=len(new))
-                rows["used"] = np.fromiter(new.values(), dtype=np.int64, count=len(new))
-                data = _Parts([_BINARY_HEADER, rows, _BINARY_TRAILER])
-                cursor.cursor.copy_expert(f"COPY {_KEY_COUNTS} FROM STDIN WITH (FORMAT binary)", data)
+                firsts = np.fromiter(new, dtype=np.int64, count=len(new))
+                used = np.fromiter(new.values(), dtype=np.int64, count=len(new))
+                _copy_binary(cursor, _KEY_COUNTS, [("first", ">i8", firsts), ("used", ">i4", used)])
             if again:
                 cursor.execute(
                     f"UPDATE {_KEY_COUNTS} k SET used = v.used "  # noqa: S608
                     "FROM unnest(%s::bigint[], %s::integer[]) AS v(first, used) WHERE k.first = v.first",
                     [self.array_param(again), self.array_param(again.values())],
                 )
-
-
-_COUNT_ROW = np.dtype([("fields", ">i2"), ("size0", ">i4"), ("first", ">i8"), ("size1", ">i4"), ("used", ">i4")])
-_APPEND_ROW = np.dtype(
-    [
-        ("fields", ">i2"),
-        ("size0", ">i4"),
-        ("ordinal", ">i4"),
-        ("size1", ">i4"),
-        ("digest", ">i8"),
-        ("size2", ">i4"),
-        ("identity", ">i4"),
-        ("size3", ">i4"),
-        ("facts", ">i2"),
-    ]
-)
 
 
 def _bigints(columns) -> str:
